@@ -1,0 +1,53 @@
+"""minivae: from a plain autoencoder to a variational autoencoder, every gradient by hand.
+
+    import minivae as mv
+    model = mv.VAE(input_dim=784, hidden=[400], latent_dim=20)
+    terms = model.loss(x); model.backward()
+    opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
+"""
+
+from . import backend, gradcheck, losses, nn, sampling
+from .backend import (
+    BackendError,
+    asarray,
+    asnumpy,
+    available_backends,
+    get_backend,
+    rng,
+    set_backend,
+    set_dtype,
+)
+from .models import VAE, Autoencoder, Classifier, LossTerms
+from .optim import SGD, Adam
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adam",
+    "Autoencoder",
+    "BackendError",
+    "Classifier",
+    "LossTerms",
+    "SGD",
+    "VAE",
+    "asarray",
+    "asnumpy",
+    "available_backends",
+    "backend",
+    "get_backend",
+    "gradcheck",
+    "losses",
+    "nn",
+    "rng",
+    "sampling",
+    "set_backend",
+    "set_dtype",
+    "xp",
+]
+
+
+def __getattr__(name):
+    # mv.xp always reads the *current* namespace, which set_backend changes.
+    if name == "xp":
+        return backend.xp
+    raise AttributeError(f"module 'minivae' has no attribute {name!r}")
