@@ -1,9 +1,9 @@
 """minivae: from a plain autoencoder to a variational autoencoder, every gradient by hand.
 
-    import minivae as mv
-    model = mv.VAE(input_dim=784, hidden=[400], latent_dim=20)
-    terms = model.loss(x); model.backward()
-    opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
+import minivae as mv
+model = mv.VAE(input_dim=784, hidden=[400], latent_dim=20)
+terms = model.loss(x); model.backward()
+opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
 from . import backend, gradcheck, losses, nn, sampling

@@ -60,8 +60,9 @@ def check_function(f, inputs, grads, h: float = 1e-5) -> float:
     ``f`` takes the arrays in ``inputs`` and returns a scalar; ``grads[i]`` is your dF/d inputs[i]
     (``None`` to skip one, e.g. integer labels). Example, the KL and its gradient::
 
-        value, dmu, dlv = mv.losses.kl_standard_normal(mu, lv)
-        err = check_function(lambda m, v: mv.losses.kl_standard_normal(m, v)[0], [mu, lv], [dmu, dlv])
+        kl = mv.losses.kl_standard_normal
+        value, dmu, dlv = kl(mu, lv)
+        err = check_function(lambda m, v: kl(m, v)[0], [mu, lv], [dmu, dlv])
     """
     errors = [0.0]
     for x, g in zip(inputs, grads):
@@ -97,7 +98,7 @@ def module_errors(module, x, dout=None, h: float = 1e-5, seed: int = 0) -> dict[
 
 
 def check_module(module, x, dout=None, h: float = 1e-5, seed: int = 0) -> float:
-    """Max relative error of a layer's backward (input and parameters) against finite differences."""
+    """Max relative error of a layer's backward (input and parameters) vs finite differences."""
     return max(module_errors(module, x, dout, h, seed).values())
 
 

@@ -75,17 +75,34 @@ class Autoencoder(Module):
 
     kind = "ae"
 
-    def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
-                 lam=0.5, activation="relu", seed=0, dtype=None):
+    def __init__(
+        self,
+        input_dim=784,
+        hidden=(400,),
+        latent_dim=20,
+        likelihood="bernoulli",
+        lam=0.5,
+        activation="relu",
+        seed=0,
+        dtype=None,
+    ):
         hidden = _check_sizes(input_dim, hidden, latent_dim, likelihood, lam, activation)
-        self.config = dict(kind=self.kind, input_dim=int(input_dim), hidden=hidden,
-                           latent_dim=int(latent_dim), likelihood=likelihood, lam=float(lam),
-                           activation=activation, dtype=backend.dtype_name(dtype))
+        self.config = dict(
+            kind=self.kind,
+            input_dim=int(input_dim),
+            hidden=hidden,
+            latent_dim=int(latent_dim),
+            likelihood=likelihood,
+            lam=float(lam),
+            activation=activation,
+            dtype=backend.dtype_name(dtype),
+        )
         gen = backend.rng(seed, host=True)
         dtype = self.config["dtype"]
         self.encoder = mlp([input_dim, *hidden, latent_dim], activation, seed=gen, dtype=dtype)
-        self.decoder = mlp([latent_dim, *hidden[::-1], input_dim], activation, seed=gen,
-                           dtype=dtype)
+        self.decoder = mlp(
+            [latent_dim, *hidden[::-1], input_dim], activation, seed=gen, dtype=dtype
+        )
         self.likelihood, self.lam = likelihood, float(lam)
         self.latent_dim = int(latent_dim)
         self.set_names()
@@ -98,7 +115,7 @@ class Autoencoder(Module):
         return gaussian_nll(out, x, self.lam)
 
     def decode(self, z):
-        """Pixel means E[x | z]: σ(logits) for the Bernoulli decoder, the output for the Gaussian."""
+        """Pixel means E[x | z]: σ(logits) for a Bernoulli decoder, the output for a Gaussian."""
         out = self.decoder(z)
         return sigmoid(out) if self.likelihood == "bernoulli" else out
 
@@ -156,23 +173,43 @@ class VAE(Autoencoder):
 
     kind = "vae"
 
-    def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
-                 beta=1.0, lam=0.5, activation="relu", seed=0, dtype=None):
+    def __init__(
+        self,
+        input_dim=784,
+        hidden=(400,),
+        latent_dim=20,
+        likelihood="bernoulli",
+        beta=1.0,
+        lam=0.5,
+        activation="relu",
+        seed=0,
+        dtype=None,
+    ):
         hidden = _check_sizes(input_dim, hidden, latent_dim, likelihood, lam, activation)
         if not beta >= 0:
             raise ValueError(f"beta must be zero or positive, got {beta}.")
-        self.config = dict(kind=self.kind, input_dim=int(input_dim), hidden=hidden,
-                           latent_dim=int(latent_dim), likelihood=likelihood, beta=float(beta),
-                           lam=float(lam), activation=activation, dtype=backend.dtype_name(dtype))
+        self.config = dict(
+            kind=self.kind,
+            input_dim=int(input_dim),
+            hidden=hidden,
+            latent_dim=int(latent_dim),
+            likelihood=likelihood,
+            beta=float(beta),
+            lam=float(lam),
+            activation=activation,
+            dtype=backend.dtype_name(dtype),
+        )
         gen = backend.rng(seed, host=True)
         dtype = self.config["dtype"]
         feat = hidden[-1] if hidden else input_dim
-        self.encoder = mlp([input_dim, *hidden], activation, final_activation=True, seed=gen,
-                           dtype=dtype)
+        self.encoder = mlp(
+            [input_dim, *hidden], activation, final_activation=True, seed=gen, dtype=dtype
+        )
         self.mu_head = Linear(feat, latent_dim, seed=gen, dtype=dtype, gain=0.5**0.5)
         self.logvar_head = Linear(feat, latent_dim, seed=gen, dtype=dtype, gain=0.5**0.5)
-        self.decoder = mlp([latent_dim, *hidden[::-1], input_dim], activation, seed=gen,
-                           dtype=dtype)
+        self.decoder = mlp(
+            [latent_dim, *hidden[::-1], input_dim], activation, seed=gen, dtype=dtype
+        )
         noise_seed = None if seed is None else int(gen.host.integers(2**62))
         self.sampler = GaussianSampler(seed=noise_seed)
         self.likelihood, self.lam, self.beta = likelihood, float(lam), float(beta)
@@ -234,8 +271,7 @@ class Classifier(Module):
 
     kind = "classifier"
 
-    def __init__(self, encoder: Module, feature_dim: int, n_classes: int = 10, seed=0,
-                 dtype=None):
+    def __init__(self, encoder: Module, feature_dim: int, n_classes: int = 10, seed=0, dtype=None):
         self.encoder = encoder
         dtype = backend.dtype_name(dtype or encoder.parameters()[0].data.dtype)
         self.head = Linear(feature_dim, n_classes, seed=seed, dtype=dtype, gain=0.5**0.5)
@@ -248,8 +284,7 @@ class Classifier(Module):
         from .nn import Sequential
 
         if isinstance(model, VAE):
-            encoder = Sequential(*copy.deepcopy(model.encoder.layers),
-                                 copy.deepcopy(model.mu_head))
+            encoder = Sequential(*copy.deepcopy(model.encoder.layers), copy.deepcopy(model.mu_head))
         else:
             encoder = copy.deepcopy(model.encoder)
         return cls(encoder, model.latent_dim, n_classes, seed=seed, dtype=model.dtype)

@@ -219,7 +219,7 @@ class Sigmoid(Module):
 
 
 class Softplus(Module):
-    """y = log(1 + eˣ), a smooth ReLU; computed as max(x, 0) + log(1 + e^(−|x|)) so it never overflows."""
+    """y = log(1 + eˣ), a smooth ReLU, computed as max(x, 0) + log(1 + e^(−|x|)) (no overflow)."""
 
     def forward(self, x):
         xp = backend.namespace(x)
@@ -281,7 +281,7 @@ _ACTIVATIONS = {
 
 
 def activation(name: str) -> Module:
-    """An activation layer by name: 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'identity'."""
+    """An activation layer by name: relu, leaky_relu, tanh, sigmoid, softplus or identity."""
     try:
         return _ACTIVATIONS[name]()
     except KeyError:
@@ -289,8 +289,9 @@ def activation(name: str) -> Module:
         raise ValueError(f"Unknown activation {name!r}: choose one of {choices}.") from None
 
 
-def mlp(sizes, activation_name: str = "relu", final_activation: bool = False, seed=None,
-        dtype=None) -> Sequential:
+def mlp(
+    sizes, activation_name: str = "relu", final_activation: bool = False, seed=None, dtype=None
+) -> Sequential:
     """A multilayer perceptron: Linear(sizes[0]→sizes[1]), activation, …, Linear(→sizes[-1]).
 
     The activation follows every Linear but the last, unless ``final_activation`` is true.

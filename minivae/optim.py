@@ -40,8 +40,8 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with (heavy-ball) momentum, as in PyTorch:
 
-        v ← μ·v + g          (v starts at 0; μ = 0 is plain SGD)
-        θ ← θ − lr·v
+    v ← μ·v + g          (v starts at 0; μ = 0 is plain SGD)
+    θ ← θ − lr·v
     """
 
     def __init__(self, parameters, lr: float = 0.01, momentum: float = 0.0):
