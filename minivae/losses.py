@@ -16,12 +16,32 @@ from . import backend
 from .nn import sigmoid
 
 __all__ = [
+    "bernoulli_log_prob",
     "bernoulli_nll",
+    "gaussian_log_prob",
     "gaussian_nll",
     "kl_standard_normal",
     "kl_lecture",
     "softmax_cross_entropy",
 ]
+
+
+def bernoulli_log_prob(logits, x):
+    """log p(x | z) under a Bernoulli decoder, one value per example (shape (B,)).
+
+    log p = Σ_pixels [x·l − log(1 + eˡ)], with log(1 + eˡ) = max(l, 0) + log(1 + e^(−|l|)).
+    """
+    xp = backend.namespace(logits)
+    softplus = xp.maximum(logits, 0.0) + xp.log1p(xp.exp(-xp.abs(logits)))
+    return xp.sum(x * logits - softplus, axis=1)
+
+
+def gaussian_log_prob(x_mean, x, lam: float = 0.5):
+    """log N(x | x̂, σ²I) with λ = 1/(2σ²), one value per example (shape (B,)):
+    −λ·‖x − x̂‖² − (D/2)·log(π/λ)   (see gaussian_nll)."""
+    xp = backend.namespace(x_mean)
+    diff = x_mean - x
+    return -lam * xp.sum(diff * diff, axis=1) - 0.5 * x_mean.shape[1] * math.log(math.pi / lam)
 
 
 def bernoulli_nll(logits, x):
@@ -37,8 +57,7 @@ def bernoulli_nll(logits, x):
     """
     xp = backend.namespace(logits)
     B = logits.shape[0]
-    per_pixel = xp.maximum(logits, 0.0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
-    value = xp.sum(per_pixel) / B
+    value = -xp.sum(bernoulli_log_prob(logits, x)) / B
     dlogits = (sigmoid(logits) - x) / B
     return value, dlogits
 
