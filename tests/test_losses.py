@@ -35,7 +35,9 @@ def test_bernoulli_is_finite_for_huge_logits(to_backend):
     assert float(value) == pytest.approx(2e4)
     np.testing.assert_allclose(mv.asnumpy(dlogits), [[0.0, 0.0, 1.0, -1.0]])
     for dtype in ("float32", "float64"):
-        v, g = losses.bernoulli_nll(to_backend([[1e4, -1e4]], dtype), to_backend([[0.5, 0.5]], dtype))
+        v, g = losses.bernoulli_nll(
+            to_backend([[1e4, -1e4]], dtype), to_backend([[0.5, 0.5]], dtype)
+        )
         assert math.isfinite(float(v)) and np.isfinite(mv.asnumpy(g)).all()
 
 

@@ -145,7 +145,15 @@ def test_classifier_from_model_copies_the_encoder():
 
 def test_config_describes_the_architecture():
     model = mv.VAE(input_dim=8, hidden=[6], latent_dim=2, beta=0.5)
-    assert model.config == dict(kind="vae", input_dim=8, hidden=[6], latent_dim=2,
-                                likelihood="bernoulli", beta=0.5, lam=0.5, activation="relu",
-                                dtype="float32")
+    assert model.config == dict(
+        kind="vae",
+        input_dim=8,
+        hidden=[6],
+        latent_dim=2,
+        likelihood="bernoulli",
+        beta=0.5,
+        lam=0.5,
+        activation="relu",
+        dtype="float32",
+    )
     assert "VAE(input_dim=8" in repr(model)
