@@ -6,7 +6,7 @@ terms = model.loss(x); model.backward()
 opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
-from . import backend, gradcheck, losses, nn, sampling
+from . import backend, checkpoint, gradcheck, losses, nn, sampling, train
 from .backend import (
     BackendError,
     asarray,
@@ -17,8 +17,10 @@ from .backend import (
     set_backend,
     set_dtype,
 )
+from .checkpoint import load, resume, save
 from .models import VAE, Autoencoder, Classifier, LossTerms
 from .optim import SGD, Adam
+from .train import KLWarmup, NonFiniteLossError, SaveEachEpoch, fit
 
 __version__ = "0.1.0"
 
@@ -27,21 +29,30 @@ __all__ = [
     "Autoencoder",
     "BackendError",
     "Classifier",
+    "KLWarmup",
     "LossTerms",
+    "NonFiniteLossError",
     "SGD",
+    "SaveEachEpoch",
     "VAE",
     "asarray",
     "asnumpy",
     "available_backends",
     "backend",
+    "checkpoint",
+    "fit",
     "get_backend",
     "gradcheck",
+    "load",
     "losses",
     "nn",
+    "resume",
     "rng",
     "sampling",
+    "save",
     "set_backend",
     "set_dtype",
+    "train",
     "xp",
 ]
 

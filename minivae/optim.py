@@ -36,6 +36,15 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
+    # -- state, for checkpoints and for rolling back a step that went bad ---------------------
+    def hyperparameters(self) -> dict:
+        """The settings that rebuild this optimizer: ``type(opt)(params, **hyperparameters())``."""
+        return {"lr": self.lr}
+
+    def buffers(self) -> dict[str, list]:
+        """The running state, one array per parameter under each name (e.g. Adam's m and v)."""
+        return {}
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with (heavy-ball) momentum, as in PyTorch:
@@ -50,6 +59,12 @@ class SGD(Optimizer):
             raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
         self.momentum = float(momentum)
         self.velocity = [backend.namespace(p.data).zeros_like(p.data) for p in self.params]
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def buffers(self):
+        return {"velocity": self.velocity}
 
     def step(self):
         self.t += 1
@@ -78,6 +93,12 @@ class Adam(Optimizer):
         self.eps = float(eps)
         self.m = [backend.namespace(p.data).zeros_like(p.data) for p in self.params]
         self.v = [backend.namespace(p.data).zeros_like(p.data) for p in self.params]
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "betas": [self.beta1, self.beta2], "eps": self.eps}
+
+    def buffers(self):
+        return {"m": self.m, "v": self.v}
 
     def step(self):
         self.t += 1

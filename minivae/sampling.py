@@ -35,6 +35,10 @@ class GaussianSampler(Module):
         self.seed = seed
         self.cache = None
 
+    def reseed(self, seed):
+        """Start a fresh stream of noise from ``seed`` (training reseeds it every epoch)."""
+        self.seed, self.gen = seed, None
+
     def forward(self, mu, logvar, eps=None):
         xp = backend.namespace(mu)
         if eps is None:
