@@ -6,7 +6,7 @@ terms = model.loss(x); model.backward()
 opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
-from . import backend, checkpoint, gradcheck, losses, nn, sampling, train
+from . import backend, checkpoint, datasets, gradcheck, losses, nn, sampling, train
 from .backend import (
     BackendError,
     asarray,
@@ -40,6 +40,7 @@ __all__ = [
     "available_backends",
     "backend",
     "checkpoint",
+    "datasets",
     "fit",
     "get_backend",
     "gradcheck",

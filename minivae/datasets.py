@@ -1,0 +1,585 @@
+"""Datasets: an embedded MNIST subset, synthetic shapes, and full MNIST / Fashion-MNIST.
+
+Every loader returns ``(x, y)``: ``x`` is a float32 NumPy array of shape ``(N, 784)`` with pixel
+values in [0, 1] (28 × 28 images, flattened row by row) and ``y`` an int64 array of ``N`` labels::
+
+    from minivae import datasets
+    x, y = datasets.load("embedded")                       # 4,000 MNIST digits, no network
+    x, y = datasets.load("mnist", split="test")            # downloaded once, then cached
+    x, y = datasets.load("fashion-mnist", data_dir="../shared/datasets/fashion-mnist")
+    x, y, factors = datasets.shapes(1000, seed=0)          # squares, circles and triangles
+
+Where the data comes from:
+
+``"embedded"`` (alias ``"mnist-small"``) and ``"fashion-small"``
+    Small real subsets stored inside the package (``minivae/data/``), so lessons and tests need no
+    network: 4,000 + 1,000 MNIST digits and 800 + 200 Fashion-MNIST images (train + test). See
+    ``minivae/data/README.md`` for their sources and licences.
+``"mnist"`` and ``"fashion-mnist"``
+    The full datasets (60,000 + 10,000 images). On first use the four original IDX ``.gz`` files
+    are downloaded from a public mirror with ``pooch``, checked against their SHA-256 digests and
+    kept in a cache folder (see :func:`cache_dir`; the ``MINIVAE_DATA`` environment variable
+    moves it). With ``data_dir=...`` they are read from that folder instead, with no network.
+``"shapes"``
+    Synthetic 28 × 28 images of one shape each, generated on the fly (see :func:`shapes`).
+
+A download is written to a temporary file and only moved into the cache once its SHA-256
+matches, so a failed or tampered download never leaves a file that a later call would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import hashlib
+import io
+import logging
+import math
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pooch
+
+__all__ = [
+    "CLASS_NAMES",
+    "DATASETS",
+    "MIRRORS",
+    "SHAPE_NAMES",
+    "SPLITS",
+    "DatasetError",
+    "cache_dir",
+    "embedded",
+    "load",
+    "read_idx",
+    "shapes",
+]
+
+
+class DatasetError(ValueError):
+    """A dataset could not be read or fetched: bad name, damaged file, failed download."""
+
+
+DATASETS = ("embedded", "mnist-small", "fashion-small", "mnist", "fashion-mnist", "shapes")
+SPLITS = ("train", "test")
+SHAPE_NAMES = ("square", "circle", "triangle")
+
+_DIGITS = tuple(str(d) for d in range(10))
+# Class names as listed in the Fashion-MNIST README (github.com/zalandoresearch/fashion-mnist).
+_FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+CLASS_NAMES = {
+    "embedded": _DIGITS,
+    "mnist-small": _DIGITS,
+    "mnist": _DIGITS,
+    "fashion-small": _FASHION,
+    "fashion-mnist": _FASHION,
+    "shapes": SHAPE_NAMES,
+}
+"""For each dataset name, the meaning of label ``k`` is ``CLASS_NAMES[name][k]``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Where the full datasets come from, and what their files must hash to.
+
+MIRRORS = {
+    "mnist": [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ],
+    # Plain HTTP is the address Fashion-MNIST publishes; the SHA-256 check below is what makes
+    # the download trustworthy, not the transport.
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+}
+"""Base URLs tried in order. Setting ``MINIVAE_MIRROR=<url>`` replaces them all with
+``<url>/mnist/`` and ``<url>/fashion-mnist/`` (a copy of the cache folder's layout)."""
+
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+# SHA-256 of each .gz file exactly as the mirrors serve it. Source: TensorFlow Datasets,
+# tensorflow_datasets/url_checksums/mnist.txt and fashion_mnist.txt (Apache-2.0). The two MNIST
+# t10k digests also match the original MNIST test files (whose MD5s are the published ones).
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": (
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
+        ),
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": (
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"
+        ),
+    },
+}
+
+# SHA-256 of the *decompressed* IDX bytes. A local copy may have been recompressed (Debian's
+# Fashion-MNIST package is), which changes the .gz digest but not these. Fashion-MNIST: the
+# digests of the files in Debian's dataset-fashion-mnist, which public projects also list for
+# upstream's files. MNIST t10k: the digests of the original test files. MNIST train: the digests
+# that several independent public projects list for the decompressed training files, not checked
+# against a copy of them; a copy whose .gz matches SHA256 above is accepted without them.
+RAW_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": (
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+        ),
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": (
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+        ),
+    },
+}
+
+_DATA_DIR = Path(__file__).with_name("data")
+_EMBEDDED_FILES = {"mnist-small": "mnist_small.npz.xz", "fashion-small": "fashion_small.npz.xz"}
+_SHAPES_SPLITS = {"train": (10_000, 0), "test": (2_000, 1)}  # (number of images, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# The public entry point
+
+
+def load(name, split="train", data_dir=None, download=True, progress=True):
+    """Load a dataset split as ``(x, y)``: float32 ``(N, 784)`` in [0, 1] and int64 ``(N,)``.
+
+    Parameters
+    ----------
+    name : str
+        ``"embedded"`` (alias ``"mnist-small"``), ``"fashion-small"``, ``"mnist"``,
+        ``"fashion-mnist"`` or ``"shapes"``.
+    split : str
+        ``"train"`` or ``"test"``.
+    data_dir : str or Path, optional
+        For ``"mnist"`` / ``"fashion-mnist"``: a folder holding the original IDX files
+        (``train-images-idx3-ubyte.gz`` ..., gzipped or not). They are read from there with no
+        network use, after checking their SHA-256. Ignored by the other datasets.
+    download : bool
+        If False, never touch the network: use the cache or fail.
+    progress : bool
+        Show a progress bar while downloading.
+    """
+    key = _canonical_name(name)
+    if split not in SPLITS:
+        raise DatasetError(
+            f"unknown split {split!r} for dataset {name!r}; choose one of: "
+            + ", ".join(repr(s) for s in SPLITS)
+            + "."
+        )
+    if key in _EMBEDDED_FILES:
+        return _load_embedded(key, split)
+    if key == "shapes":
+        n, seed = _SHAPES_SPLITS[split]
+        x, y, _ = shapes(n, seed=seed)
+        return x, y
+    return _load_full(key, split, data_dir=data_dir, download=download, progress=progress)
+
+
+def embedded(split="train", dataset="mnist"):
+    """The dataset shipped inside minivae, as ``(x, y)``; works offline.
+
+    ``dataset="mnist"`` gives 4,000 train / 1,000 test MNIST digits (400 / 100 of each digit,
+    all drawn from the MNIST training set); ``dataset="fashion-mnist"`` gives 800 / 200
+    Fashion-MNIST images (80 / 20 of each class, from the upstream train / test files).
+    """
+    choices = {"mnist": "mnist-small", "fashion-mnist": "fashion-small"}
+    if dataset not in choices:
+        raise DatasetError(f"no embedded dataset {dataset!r}; choose 'mnist' or 'fashion-mnist'.")
+    return load(choices[dataset], split=split)
+
+
+def cache_dir(name=None):
+    """The folder where downloads are kept: ``$MINIVAE_DATA`` if set, else the per-user cache.
+
+    The per-user cache is ``pooch.os_cache("minivae")``, e.g. ``~/.cache/minivae`` on Linux.
+    Each dataset gets its own subfolder (``cache_dir("mnist")``), since MNIST and Fashion-MNIST
+    use the same file names.
+    """
+    root = os.environ.get("MINIVAE_DATA")
+    root = Path(root).expanduser() if root else Path(pooch.os_cache("minivae"))
+    return root / name if name else root
+
+
+def _canonical_name(name):
+    key = str(name).strip().lower().replace("_", "-")
+    if key == "embedded":
+        return "mnist-small"
+    if key not in DATASETS:
+        raise DatasetError(
+            f"unknown dataset {name!r}; choose one of: "
+            + ", ".join(repr(d) for d in DATASETS)
+            + "."
+        )
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# The strict IDX reader
+
+_IDX_TYPES = {
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
+
+
+def read_idx(source, name=None):
+    """Read an IDX file of unsigned bytes (the MNIST format) into a uint8 array.
+
+    ``source`` is a path or the file's bytes, gzipped (recognised by its first two bytes) or not.
+    The format is a 4-byte magic number ``00 00 08 ndim`` (08 = unsigned bytes), then ``ndim``
+    big-endian uint32 sizes, then exactly ``prod(sizes)`` bytes of data in C order.
+
+    Anything else raises :class:`DatasetError` with a message naming the file (``name`` if
+    given, else the path) and what is wrong: not an IDX file, another element type, a header or
+    payload cut short, or extra bytes after the data.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, label = bytes(source), name or "<bytes>"
+    else:
+        data, label = Path(source).read_bytes(), name or str(source)
+
+    if data[:2] == b"\x1f\x8b":  # the gzip magic number
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as err:
+            raise DatasetError(f"{label}: the gzip data is damaged or cut short ({err}).") from None
+
+    if len(data) < 4:
+        raise DatasetError(f"{label}: only {len(data)} bytes, too short to be an IDX file.")
+    if data[0] != 0 or data[1] != 0:
+        raise DatasetError(
+            f"{label}: not an IDX file (it starts with bytes {data[0]:#04x} {data[1]:#04x}, "
+            "an IDX file with 0x00 0x00)."
+        )
+    type_code, ndim = data[2], data[3]
+    if type_code != 0x08:
+        kind = _IDX_TYPES.get(type_code, "an unknown type")
+        raise DatasetError(
+            f"{label}: IDX type code {type_code:#04x} ({kind}) is not supported; "
+            "only 0x08 (unsigned bytes) is read."
+        )
+    if ndim == 0:
+        raise DatasetError(f"{label}: the IDX header declares zero dimensions.")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DatasetError(
+            f"{label}: the header is cut short ({ndim} dimensions need {header} bytes, "
+            f"the file has {len(data)})."
+        )
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    expected = math.prod(dims)
+    payload = len(data) - header
+    shape = " × ".join(str(d) for d in dims)
+    if payload < expected:
+        raise DatasetError(
+            f"{label}: truncated, dimensions {shape} need {expected:,} data bytes "
+            f"but only {payload:,} follow the header."
+        )
+    if payload > expected:
+        raise DatasetError(
+            f"{label}: too long, dimensions {shape} need {expected:,} data bytes "
+            f"but {payload:,} follow the header."
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+
+
+# --------------------------------------------------------------------------------------------
+# Full MNIST / Fashion-MNIST
+
+
+def _load_full(name, split, data_dir, download, progress):
+    """Read the images and labels of one split, from ``data_dir`` or through the cache."""
+    arrays = []
+    for filename in FILES[split]:
+        if data_dir is not None:
+            path, raw = _read_local(name, Path(data_dir), filename)
+            arrays.append(read_idx(raw, name=str(path)))
+        else:
+            path = _fetch(name, filename, download=download, progress=progress)
+            arrays.append(read_idx(path))
+    images, labels = arrays
+    return _to_xy(images, labels, source=f"{name} {split} ({FILES[split][0]})")
+
+
+def _to_xy(images, labels, source):
+    """Check that images and labels belong together; scale to float32 [0, 1] and int64."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DatasetError(f"{source}: images have shape {images.shape}, expected (N, 28, 28).")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetError(f"{source}: {len(images)} images but labels of shape {labels.shape}.")
+    if labels.size and labels.max() > 9:
+        raise DatasetError(f"{source}: a label is {labels.max()}, expected 0 to 9.")
+    x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+    return x, labels.astype(np.int64)
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_local(name, folder, filename):
+    """Find ``filename`` (gzipped or not) in ``folder``, check its SHA-256, return its IDX bytes.
+
+    A file is accepted if its own digest is the published ``.gz`` one, or if its decompressed
+    bytes hash to the known value of the uncompressed dataset file.
+    """
+    candidates = [folder / filename, folder / filename.removesuffix(".gz")]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise DatasetError(
+            f"{candidates[0]} not found (nor {candidates[1].name}); data_dir must hold the "
+            f"original {name} IDX files: "
+            + ", ".join(f for pair in FILES.values() for f in pair)
+            + "."
+        )
+    data = path.read_bytes()
+    if _sha256(data) == SHA256[name][filename]:
+        return path, gzip.decompress(data)
+    raw = data
+    if data[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as err:
+            raise DatasetError(f"{path}: the gzip data is damaged or cut short ({err}).") from None
+    digest, expected = _sha256(raw), RAW_SHA256[name][filename]
+    if digest != expected:
+        raise DatasetError(
+            f"{path}: contents do not match the {name} file {filename} "
+            f"(SHA-256 of the decompressed data is {digest}, expected {expected})."
+        )
+    return path, raw
+
+
+def _mirrors(name):
+    base = os.environ.get("MINIVAE_MIRROR")
+    if base:
+        return [base.rstrip("/") + f"/{name}/"]
+    return list(MIRRORS[name])
+
+
+def _fetch(name, filename, download, progress):
+    """Path of a verified copy of ``filename`` in the cache, downloading it if needed."""
+    folder = cache_dir(name)
+    path = folder / filename
+    expected = SHA256[name][filename]
+    if path.is_file() and _sha256(path.read_bytes()) == expected:
+        return path
+    if not download:
+        state = "does not match its SHA-256" if path.exists() else "is not there"
+        raise DatasetError(
+            f"{path} {state} and download=False; allow the download, or pass data_dir= a folder "
+            "holding the IDX files."
+        )
+    failures = []
+    for base in _mirrors(name):
+        try:
+            with _pooch_logging(progress):
+                fetched = pooch.retrieve(
+                    base + filename,
+                    known_hash="sha256:" + expected,
+                    fname=filename,
+                    path=folder,
+                    downloader=pooch.HTTPDownloader(progressbar=progress, timeout=60),
+                )
+            return Path(fetched)
+        except (ValueError, OSError) as err:  # hash mismatch, HTTP error, cut connection
+            failures.append(f"{base + filename}: {str(err).splitlines()[0]}")
+    raise DatasetError(
+        f"could not download {filename} of {name} ({'; '.join(failures)}); no unverified data "
+        "was used; pass data_dir= a folder holding the IDX files to work offline."
+    )
+
+
+@contextlib.contextmanager
+def _pooch_logging(show):
+    """Let pooch print its 'Downloading ...' lines only when progress output is wanted."""
+    logger = pooch.get_logger()
+    level = logger.level
+    if not show:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------------
+# The embedded subsets
+
+
+@functools.cache
+def _embedded_arrays(key):
+    """The uint8 arrays of an embedded ``.npz.xz`` file (read once per process)."""
+    path = _DATA_DIR / _EMBEDDED_FILES[key]
+    if not path.is_file():
+        raise DatasetError(
+            f"{path} is missing; reinstall minivae, or rebuild it with scripts/build_embedded.py."
+        )
+    try:
+        import lzma  # standard library, but left out of some self-compiled Pythons
+    except ImportError:
+        raise DatasetError(
+            "this Python was built without the lzma module, which the embedded data needs; "
+            "use a Python with lzma, or load('mnist') / load('shapes') instead."
+        ) from None
+    try:
+        raw = lzma.decompress(path.read_bytes())
+    except lzma.LZMAError as err:
+        raise DatasetError(f"{path}: the xz data is damaged ({err}).") from None
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        return {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+
+
+def _load_embedded(key, split):
+    arrays = _embedded_arrays(key)
+    x = arrays[f"x_{split}"].astype(np.float32) / np.float32(255)
+    return x, arrays[f"y_{split}"].astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic shapes
+
+# Symmetry period of each shape: rotating by this angle gives the same picture. Rotations are
+# drawn in [0, period) so that different angles give different images. A circle has no visible
+# rotation; its rotation factor is 0.
+_PERIOD = {"square": np.pi / 2, "circle": 0.0, "triangle": 2 * np.pi / 3}
+
+# Outward normals of an upright equilateral triangle's edges, in (column, row) coordinates with
+# rows growing downwards: bottom edge first, then the two slanted ones.
+_TRIANGLE_NORMALS = np.array([[np.cos(a), np.sin(a)] for a in np.radians([90, 210, 330])])
+
+
+def shapes(n, seed=0, shapes=SHAPE_NAMES, size=28):
+    """Generate ``n`` images of one white shape each on black, with known generating factors.
+
+    Each shape fits exactly in a circle of radius ``scale`` pixels centred at pixel
+    (column ``x``, row ``y``), and is turned by ``rotation`` radians. The factors are drawn
+    independently and uniformly: the shape from ``shapes``; ``scale`` in [0.15, 0.25]·size;
+    ``x`` and ``y`` in [0.25·size + 1, 0.75·size − 2], so every shape stays inside the frame;
+    ``rotation`` in [0, 2π/k) for a shape with k-fold symmetry (square k=4, triangle k=3; a
+    circle's is 0). Edges are anti-aliased over about one pixel.
+
+    Returns ``(x, y, factors)``: ``x`` float32 ``(n, size*size)`` in [0, 1], ``y`` int64 index
+    into ``shapes``, and ``factors``, a dict of arrays ``"shape"`` (= y), ``"x"``, ``"y"``,
+    ``"scale"``, ``"rotation"``. The same ``seed`` gives the same images.
+    """
+    names = tuple(shapes)
+    unknown = [s for s in names if s not in SHAPE_NAMES]
+    if not names or unknown:
+        raise DatasetError(
+            f"unknown shape(s) {unknown or names!r}; choose from: "
+            + ", ".join(repr(s) for s in SHAPE_NAMES)
+            + "."
+        )
+    n = int(n)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    kind = rng.integers(len(names), size=n)
+    scale = rng.uniform(0.15 * size, 0.25 * size, size=n)
+    lo, hi = 0.25 * size + 1, 0.75 * size - 2
+    cx = rng.uniform(lo, hi, size=n)
+    cy = rng.uniform(lo, hi, size=n)
+    period = np.array([_PERIOD[s] for s in names])
+    rotation = rng.uniform(0.0, 1.0, size=n) * period[kind]
+
+    images = np.empty((n, size * size), dtype=np.float32)
+    for start in range(0, n, 2048):  # in blocks, to bound the memory of the temporaries
+        block = slice(start, start + 2048)
+        images[block] = _render(
+            [names[k] for k in kind[block]],
+            cx[block],
+            cy[block],
+            scale[block],
+            rotation[block],
+            size,
+        )
+    factors = {"shape": kind.copy(), "x": cx, "y": cy, "scale": scale, "rotation": rotation}
+    return images, kind, factors
+
+
+def _render(names, cx, cy, scale, rotation, size):
+    """Draw one shape per image; returns float32 (len(names), size*size)."""
+    grid = np.arange(size, dtype=np.float32)
+    # Pixel offsets from each shape's centre, turned into the shape's own frame and measured in
+    # units of its radius: (u, v) = R(-rotation) · (column - x, row - y) / scale.
+    dx = grid[None, None, :] - cx[:, None, None].astype(np.float32)
+    dy = grid[None, :, None] - cy[:, None, None].astype(np.float32)
+    cos = np.cos(rotation).astype(np.float32)[:, None, None]
+    sin = np.sin(rotation).astype(np.float32)[:, None, None]
+    r = scale.astype(np.float32)[:, None, None]
+    u = (cos * dx + sin * dy) / r
+    v = (-sin * dx + cos * dy) / r
+
+    # Signed distance to the outline (negative inside), in units of the radius.
+    dist = np.empty_like(u)
+    names = np.asarray(names)
+    for shape in SHAPE_NAMES:
+        m = names == shape
+        if not m.any():
+            continue
+        if shape == "circle":
+            dist[m] = np.sqrt(u[m] ** 2 + v[m] ** 2) - 1.0
+        elif shape == "square":  # half-side 1/√2, so the corners touch the unit circle
+            dist[m] = np.maximum(np.abs(u[m]), np.abs(v[m])) - np.float32(1 / np.sqrt(2))
+        else:  # equilateral triangle in the unit circle: three edges at distance 1/2
+            nx, ny = _TRIANGLE_NORMALS[:, 0], _TRIANGLE_NORMALS[:, 1]
+            edge = u[m][..., None] * nx.astype(np.float32) + v[m][..., None] * ny.astype(np.float32)
+            dist[m] = edge.max(axis=-1) - 0.5
+    # Coverage of each pixel: 1 well inside, 0 well outside, a linear ramp one pixel wide.
+    ink = np.clip(0.5 - dist * r, 0.0, 1.0)
+    return ink.reshape(len(names), size * size)
