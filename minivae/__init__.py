@@ -6,7 +6,7 @@ terms = model.loss(x); model.backward()
 opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
-from . import backend, checkpoint, datasets, gradcheck, losses, nn, sampling, train
+from . import backend, checkpoint, datasets, evaluate, gradcheck, losses, nn, sampling, train
 from .backend import (
     BackendError,
     asarray,
@@ -41,12 +41,14 @@ __all__ = [
     "backend",
     "checkpoint",
     "datasets",
+    "evaluate",
     "fit",
     "get_backend",
     "gradcheck",
     "load",
     "losses",
     "nn",
+    "plots",
     "resume",
     "rng",
     "sampling",
@@ -62,4 +64,8 @@ def __getattr__(name):
     # mv.xp always reads the *current* namespace, which set_backend changes.
     if name == "xp":
         return backend.xp
+    if name == "plots":  # imported on first use: it brings in matplotlib
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
     raise AttributeError(f"module 'minivae' has no attribute {name!r}")

@@ -170,7 +170,8 @@ def asarray(a, dtype=None, namespace=None):
     """Put ``a`` (a NumPy array, list or array of another backend) on the active backend."""
     ns = namespace or xp
     if not isinstance(a, (list, tuple, float, int, np.ndarray, np.generic)):
-        a = asnumpy(a)
+        if array_namespace(a) is not ns:  # an array of another backend: through the host
+            a = asnumpy(a)
     return ns.asarray(a, dtype=None if dtype is None else get_dtype(dtype, ns))
 
 

@@ -145,7 +145,9 @@ def fit(
 
     history: lists, one entry per epoch, under "epoch", "train_total", "train_recon",
     "train_kl" (averages over the epoch's batches), "val_total", "val_recon", "val_kl" (when
-    ``x_val`` is given, on the model at the end of the epoch), "beta" and "seconds".
+    ``x_val`` is given, on the model at the end of the epoch), "beta" and "seconds". Totals are
+    the training objective recon + β·KL with that epoch's β: the negative ELBO when β = 1 (for
+    the ELBO of a β-VAE, use ``mv.evaluate.elbo``).
 
     ``history`` continues a previous run (from a checkpoint): epochs are numbered on from it and
     ``epochs`` more are run. ``progress`` shows a tqdm bar per epoch (terminal or notebook).

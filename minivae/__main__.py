@@ -1,0 +1,446 @@
+"""The command line: ``python -m minivae {train, sample, figures} ...``.
+
+    python -m minivae train                      # a VAE on the embedded MNIST subset, offline
+    python -m minivae train --dataset fashion-mnist --data-dir ../shared/datasets/fashion-mnist \\
+        --hidden 400 --latent 20 --epochs 10 --out runs/fashion
+    python -m minivae sample runs/latest/model.npz --n 64 --out samples.png
+    python -m minivae figures --data-dir ../shared/datasets/fashion-mnist   # the README gallery
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+__all__ = ["main"]
+
+DESCRIPTION = "minivae: train and sample variational autoencoders written by hand in NumPy/CuPy."
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, with a pointer to --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m minivae", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    train = sub.add_parser(
+        "train",
+        help="train an autoencoder or a VAE and write checkpoint, history and figures",
+        description="Train a model, print train and validation nats per epoch, and write "
+        "model.npz, history.json, history.csv, summary.json and figures/*.png to --out. "
+        "The defaults run offline on the embedded MNIST subset in well under a minute.",
+    )
+    data = train.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default="embedded",
+        choices=["embedded", "fashion-small", "mnist", "fashion-mnist", "shapes"],
+        help="which images to train on (default: embedded, shipped in the package)",
+    )
+    data.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="read MNIST/Fashion-MNIST IDX files from this folder (no download)",
+    )
+    data.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N training images (quick experiments)",
+    )
+    model = train.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        default="vae",
+        choices=["vae", "ae"],
+        help="a variational (vae) or plain (ae) autoencoder (default: vae)",
+    )
+    model.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="*",
+        default=[256],
+        metavar="H",
+        help="hidden layer sizes, encoder side (default: 256)",
+    )
+    model.add_argument(
+        "--latent",
+        type=_positive_int,
+        default=2,
+        metavar="D",
+        help="latent size; 2 also draws the manifold grid (default: 2)",
+    )
+    model.add_argument(
+        "--likelihood",
+        default="bernoulli",
+        choices=["bernoulli", "gaussian"],
+        help="decoder likelihood (default: bernoulli)",
+    )
+    model.add_argument(
+        "--lam",
+        type=_positive_float,
+        default=0.5,
+        help="λ = 1/(2σ²) of the Gaussian decoder (default: 0.5)",
+    )
+    model.add_argument(
+        "--beta", type=_nonnegative_float, default=1.0, help="weight of the KL term (default: 1.0)"
+    )
+    model.add_argument(
+        "--activation",
+        default="relu",
+        choices=["relu", "leaky_relu", "tanh", "sigmoid", "softplus"],
+        help="hidden activation (default: relu)",
+    )
+    opt = train.add_argument_group("training")
+    opt.add_argument("--epochs", type=_positive_int, default=50, help="(default: 50)")
+    opt.add_argument("--batch-size", type=_positive_int, default=128, help="(default: 128)")
+    opt.add_argument(
+        "--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default: 1e-3)"
+    )
+    opt.add_argument(
+        "--warmup",
+        type=_positive_int,
+        default=None,
+        metavar="E",
+        help="raise β from 0 over the first E epochs",
+    )
+    opt.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    opt.add_argument(
+        "--backend",
+        default="numpy",
+        choices=["numpy", "cupy"],
+        help="numpy (CPU) or cupy (GPU) (default: numpy)",
+    )
+    opt.add_argument(
+        "--resume",
+        default=None,
+        metavar="CKPT",
+        help="continue from a model.npz saved by an earlier train run",
+    )
+    out = train.add_argument_group("output")
+    out.add_argument(
+        "--out",
+        default=os.path.join("runs", "latest"),
+        metavar="DIR",
+        help="output folder (default: runs/latest)",
+    )
+    out.add_argument(
+        "--iw-samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also estimate log p(x) on the test set by importance weighting "
+        "with K samples (e.g. 5000; default: skip)",
+    )
+    out.add_argument("--no-figures", action="store_true", help="skip the figures")
+    out.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+    sample = sub.add_parser(
+        "sample",
+        help="draw new images from a trained model",
+        description="Decode codes drawn from the prior N(0, I) and save them as a grid of images.",
+    )
+    sample.add_argument("checkpoint", help="a model.npz written by train")
+    sample.add_argument("--n", type=_positive_int, default=64, help="how many (default: 64)")
+    sample.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    sample.add_argument("--out", default="samples.png", help="PNG to write (default: samples.png)")
+    sample.add_argument("--npy", default=None, help="also save the images as a .npy array")
+
+    figures = sub.add_parser(
+        "figures",
+        help="regenerate the README gallery in figures/ from full Fashion-MNIST",
+        description="Train the gallery models on full Fashion-MNIST (a 2-D VAE for the "
+        "manifold, a 20-D VAE for samples and reconstructions) and write figures/*.png.",
+    )
+    figures.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="folder holding the Fashion-MNIST IDX files (else download)",
+    )
+    figures.add_argument("--epochs", type=_positive_int, default=20, help="(default: 20)")
+    figures.add_argument("--out", default="figures", help="(default: figures)")
+    figures.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    figures.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return parser
+
+
+# -- train -------------------------------------------------------------------------------------
+def _load_data(args):
+    from . import datasets
+
+    progress = not args.no_progress
+    x, y = datasets.load(args.dataset, split="train", data_dir=args.data_dir, progress=progress)
+    x_test, y_test = datasets.load(
+        args.dataset, split="test", data_dir=args.data_dir, progress=progress
+    )
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
+    return x, y, x_test, y_test
+
+
+class _PrintEpoch:
+    """Print one line of numbers per epoch (the progress bar only shows the current one)."""
+
+    def on_epoch_start(self, epoch, model, optimizer, history):
+        pass
+
+    def on_epoch_end(self, epoch, model, optimizer, history):
+        line = (
+            f"epoch {history['epoch'][-1]:3d}  train {history['train_total'][-1]:8.2f} nats "
+            f"(recon {history['train_recon'][-1]:7.2f}, KL {history['train_kl'][-1]:6.2f})"
+        )
+        if history.get("val_total"):
+            line += f"  val {history['val_total'][-1]:8.2f} nats"
+        line += f"  {history['seconds'][-1]:.1f}s"
+        print(line, flush=True)
+
+
+def _write_history(history, folder):
+    with open(os.path.join(folder, "history.json"), "w") as f:
+        json.dump(history, f, indent=1)
+    keys = [k for k in history if isinstance(history[k], list)]
+    with open(os.path.join(folder, "history.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        writer.writerows(zip(*(history[k] for k in keys)))
+
+
+def _write_figures(model, history, x_test, y_test, folder, seed=0):
+    """Every figure of plots.py that fits this model, as PNGs in ``folder``; returns the paths."""
+    from . import plots
+
+    os.makedirs(folder, exist_ok=True)
+    drawn = {
+        "loss_curves": lambda: plots.loss_curves(history),
+        "reconstructions": lambda: plots.reconstructions(model, x_test[:10]),
+        "samples": lambda: plots.samples(model, n=64, seed=seed),
+        "latent_scatter": lambda: plots.latent_scatter(model, x_test[:2000], y_test[:2000]),
+        "interpolation": lambda: plots.interpolation(model, x_test[0], x_test[1]),
+        "traversals": lambda: plots.traversals(model, dims=range(min(model.latent_dim, 10))),
+    }
+    if model.latent_dim == 2:
+        drawn["latent_manifold"] = lambda: plots.latent_manifold(model, n=20)
+    if model.kind == "vae":
+        drawn["kl_per_dimension"] = lambda: plots.kl_per_dimension(model, x_test[:2000])
+    paths = []
+    for name, draw in drawn.items():
+        path = os.path.join(folder, f"{name}.png")
+        plots.save(draw(), path)
+        paths.append(path)
+    return paths
+
+
+def cmd_train(args):
+    import minivae as mv
+    from minivae import evaluate
+
+    mv.set_backend(args.backend)
+    os.makedirs(args.out, exist_ok=True)
+    x, y, x_test, y_test = _load_data(args)
+    print(
+        f"data: {args.dataset}, {len(x)} training and {len(x_test)} test images of "
+        f"{x.shape[1]} pixels",
+        flush=True,
+    )
+    if args.resume:
+        model, optimizer, history = mv.resume(args.resume)
+        print(f"resuming from {args.resume} after epoch {len(history['epoch'])}")
+    else:
+        cls = mv.VAE if args.model == "vae" else mv.Autoencoder
+        kwargs = dict(
+            input_dim=x.shape[1],
+            hidden=args.hidden,
+            latent_dim=args.latent,
+            likelihood=args.likelihood,
+            lam=args.lam,
+            activation=args.activation,
+            seed=args.seed,
+        )
+        if args.model == "vae":
+            kwargs["beta"] = args.beta
+        model = cls(**kwargs)
+        optimizer = mv.Adam(model.parameters(), lr=args.lr)
+        history = None
+    print(f"model: {model}", flush=True)
+    checkpoint = os.path.join(args.out, "model.npz")
+    callbacks = [_PrintEpoch(), mv.SaveEachEpoch(checkpoint)]
+    if args.warmup and model.kind == "vae":
+        callbacks.insert(0, mv.KLWarmup(epochs=args.warmup))
+    started = time.perf_counter()
+    history = mv.fit(
+        model,
+        optimizer,
+        x,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        x_val=x_test,
+        seed=args.seed,
+        progress=not args.no_progress,
+        callbacks=callbacks,
+        history=history,
+    )
+    seconds = time.perf_counter() - started
+    _write_history(history, args.out)
+    summary = {
+        "dataset": args.dataset,
+        "config": model.config,
+        "epochs": len(history["epoch"]),
+        "train_seconds": round(seconds, 2),
+        "test": evaluate.elbo(model, x_test),
+    }
+    test = summary["test"]
+    label = "negative ELBO" if model.kind == "vae" else "reconstruction"
+    print(
+        f"test: {test['total']:.2f} nats per image ({label}; recon {test['recon']:.2f}, "
+        f"KL {test['kl']:.2f})"
+    )
+    if args.iw_samples > 0 and model.kind == "vae":
+        n = min(len(x_test), 1000)
+        ll = evaluate.log_likelihood(
+            model, x_test[:n], k=args.iw_samples, seed=args.seed, progress=not args.no_progress
+        )
+        summary["test_log_likelihood_iw"] = {"k": args.iw_samples, "examples": n, "value": ll}
+        print(
+            f"test log p(x) ≈ {ll:.2f} nats (importance weighted, k={args.iw_samples}, {n} images)"
+        )
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    written = ["model.npz", "history.json", "history.csv", "summary.json"]
+    if not args.no_figures:
+        paths = _write_figures(
+            model, history, x_test, y_test, os.path.join(args.out, "figures"), seed=args.seed
+        )
+        written.append(f"figures/ ({len(paths)} PNGs)")
+    print(f"wrote {', '.join(written)} to {args.out} in {seconds:.1f}s of training")
+    return 0
+
+
+# -- sample ------------------------------------------------------------------------------------
+def cmd_sample(args):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import plots
+
+    model = mv.load(args.checkpoint)
+    images = mv.asnumpy(model.sample(args.n, seed=args.seed))
+    plots.save(plots.samples(model, n=args.n, seed=args.seed), args.out)
+    if args.npy:
+        np.save(args.npy, images)
+    print(f"wrote {args.n} samples to {args.out}" + (f" and {args.npy}" if args.npy else ""))
+    return 0
+
+
+# -- figures -----------------------------------------------------------------------------------
+def cmd_figures(args):
+    """The README gallery: two VAEs on full Fashion-MNIST, every figure from the better fit."""
+    import minivae as mv
+    from minivae import datasets, plots
+
+    progress = not args.no_progress
+    x, y = datasets.load("fashion-mnist", split="train", data_dir=args.data_dir, progress=progress)
+    x_test, y_test = datasets.load(
+        "fashion-mnist", split="test", data_dir=args.data_dir, progress=progress
+    )
+    os.makedirs(args.out, exist_ok=True)
+    for latent in (2, 20):
+        print(f"training a 784-400-{latent} VAE on {len(x)} Fashion-MNIST images", flush=True)
+        model = mv.VAE(input_dim=784, hidden=[400], latent_dim=latent, seed=args.seed)
+        history = mv.fit(
+            model,
+            mv.Adam(model.parameters()),
+            x,
+            epochs=args.epochs,
+            x_val=x_test,
+            seed=args.seed,
+            progress=progress,
+            callbacks=[_PrintEpoch()],
+        )
+        if latent == 2:
+            plots.save(plots.latent_manifold(model, n=20), os.path.join(args.out, "manifold.png"))
+            plots.save(
+                plots.latent_scatter(model, x_test[:5000], y_test[:5000]),
+                os.path.join(args.out, "latent_scatter.png"),
+            )
+        else:
+            figs = {
+                "reconstructions": plots.reconstructions(model, x_test[:10]),
+                "samples": plots.samples(model, n=64, seed=args.seed),
+                "traversals": plots.traversals(model, x0=x_test[0], dims=range(8)),
+                "interpolation": plots.interpolation(model, x_test[0], x_test[1]),
+                "loss_curves": plots.loss_curves(history),
+                "kl_per_dimension": plots.kl_per_dimension(model, x_test[:5000]),
+            }
+            for name, fig in figs.items():
+                plots.save(fig, os.path.join(args.out, f"{name}.png"))
+    print(f"wrote the gallery to {args.out}/")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .backend import BackendError
+    from .checkpoint import CheckpointError
+    from .train import NonFiniteLossError
+
+    handlers = {"train": cmd_train, "sample": cmd_sample, "figures": cmd_figures}
+    try:
+        return handlers[args.command](args)
+    except (BackendError, CheckpointError, NonFiniteLossError, ValueError, OSError) as err:
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"\n{parser.prog} {args.command}: interrupted; the last completed epoch is "
+            "saved in the output folder's model.npz",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
