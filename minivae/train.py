@@ -203,7 +203,9 @@ def fit(
                 pending.clear()
                 if bar is not None:
                     bar.update(step - bar.n)
-                    bar.set_postfix(loss=f"{sums[0] / min(n, step * batch_size):.2f}")
+                    bar.set_postfix(
+                        loss=f"{sums[0] / min(n, step * batch_size):.2f}", refresh=False
+                    )
         if bar is not None:
             bar.close()
         history["epoch"].append(epoch + 1)
