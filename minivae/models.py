@@ -20,6 +20,7 @@ import copy
 from . import backend
 from .losses import bernoulli_nll, gaussian_nll, kl_standard_normal, softmax_cross_entropy
 from .nn import Linear, Module, mlp, sigmoid
+from .nn import activation as make_activation
 from .sampling import GaussianSampler
 
 __all__ = ["Autoencoder", "Classifier", "LossTerms", "VAE"]
@@ -52,7 +53,8 @@ class LossTerms:
         return f"LossTerms({inner})"
 
 
-def _check_sizes(input_dim, hidden, latent_dim, likelihood, lam, activation):
+def _make_config(kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype, **extra):
+    """The checked settings of a model, as saved in checkpoints; a bad one is a ValueError."""
     hidden = [int(h) for h in hidden]
     for name, n in [("input_dim", input_dim), ("latent_dim", latent_dim)] + [
         ("hidden size", h) for h in hidden
@@ -63,7 +65,18 @@ def _check_sizes(input_dim, hidden, latent_dim, likelihood, lam, activation):
         raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
     if not lam > 0:
         raise ValueError(f"lam (λ = 1/(2σ²) of the Gaussian decoder) must be positive, got {lam}.")
-    return hidden
+    make_activation(activation)  # an unknown name raises here, listing the choices
+    return dict(
+        kind=kind,
+        input_dim=int(input_dim),
+        hidden=hidden,
+        latent_dim=int(latent_dim),
+        likelihood=likelihood,
+        **extra,
+        lam=float(lam),
+        activation=activation,
+        dtype=backend.dtype_name(dtype),
+    )
 
 
 class Autoencoder(Module):
@@ -86,17 +99,10 @@ class Autoencoder(Module):
         seed=0,
         dtype=None,
     ):
-        hidden = _check_sizes(input_dim, hidden, latent_dim, likelihood, lam, activation)
-        self.config = dict(
-            kind=self.kind,
-            input_dim=int(input_dim),
-            hidden=hidden,
-            latent_dim=int(latent_dim),
-            likelihood=likelihood,
-            lam=float(lam),
-            activation=activation,
-            dtype=backend.dtype_name(dtype),
+        self.config = _make_config(
+            self.kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype
         )
+        hidden = self.config["hidden"]
         gen = backend.rng(seed, host=True)
         dtype = self.config["dtype"]
         self.encoder = mlp([input_dim, *hidden, latent_dim], activation, seed=gen, dtype=dtype)
@@ -185,20 +191,20 @@ class VAE(Autoencoder):
         seed=0,
         dtype=None,
     ):
-        hidden = _check_sizes(input_dim, hidden, latent_dim, likelihood, lam, activation)
         if not beta >= 0:
             raise ValueError(f"beta must be zero or positive, got {beta}.")
-        self.config = dict(
-            kind=self.kind,
-            input_dim=int(input_dim),
-            hidden=hidden,
-            latent_dim=int(latent_dim),
-            likelihood=likelihood,
+        self.config = _make_config(
+            self.kind,
+            input_dim,
+            hidden,
+            latent_dim,
+            likelihood,
+            lam,
+            activation,
+            dtype,
             beta=float(beta),
-            lam=float(lam),
-            activation=activation,
-            dtype=backend.dtype_name(dtype),
         )
+        hidden = self.config["hidden"]
         gen = backend.rng(seed, host=True)
         dtype = self.config["dtype"]
         feat = hidden[-1] if hidden else input_dim
