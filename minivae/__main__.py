@@ -38,24 +38,24 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
+def _float(text, zero_ok: bool):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a {'number ≥ 0' if zero_ok else 'positive number'}, got {text}"
+        )
     return value
+
+
+def _positive_float(text):
+    return _float(text, zero_ok=False)
 
 
 def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text}")
-    return value
+    return _float(text, zero_ok=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,11 +43,6 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _namespace(model):
-    """The array namespace the model's parameters live in."""
-    return backend.namespace(model.parameters()[0].data)
-
-
 def _is_vae(model) -> bool:
     return hasattr(model, "mu_head")
 
@@ -62,16 +57,7 @@ def _require_vae(model, what: str):
 
 def _to_model(model, x):
     """``x`` as a 2-D array of the model's backend and dtype (no copy if it already is one)."""
-    xp = _namespace(model)
-    dtype = backend.get_dtype(model.dtype, xp)
-    try:
-        same_backend = backend.namespace(x) is xp
-    except TypeError:  # a list, or an array of a library array-api-compat does not know
-        same_backend = False
-    if not same_backend:
-        x = backend.asarray(x, dtype=model.dtype, namespace=xp)
-    elif x.dtype != dtype:
-        x = xp.astype(x, dtype)
+    x = model.asarray(x)
     input_dim = model.config["input_dim"]
     if x.ndim != 2 or x.shape[1] != input_dim:
         raise ValueError(
@@ -149,7 +135,7 @@ def elbo(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     """
     batch_size = _check_positive_int("batch_size", batch_size)
     seed = _check_seed(seed)
-    xp = _namespace(model)
+    xp = model.xp
     x = _to_model(model, x)
     n = x.shape[0]
     sums = {"recon": 0.0, "kl": 0.0}
@@ -225,7 +211,7 @@ def log_likelihood(
     k = _check_positive_int("k", k)
     batch_size = _check_positive_int("batch_size", batch_size)
     seed = _check_seed(seed)
-    xp = _namespace(model)
+    xp = model.xp
     x = _to_model(model, x)
     n = x.shape[0]
     L = model.latent_dim
@@ -266,7 +252,7 @@ def latent_means(model, x, batch_size: int = 1000):
     """The posterior means μ(x) of a VAE (or the codes z of an Autoencoder), shape
     (examples, latent_dim), as an array of the model's backend. Computed in batches."""
     batch_size = _check_positive_int("batch_size", batch_size)
-    xp = _namespace(model)
+    xp = model.xp
     x = _to_model(model, x)
     n = x.shape[0]
     parts = []
@@ -285,7 +271,7 @@ def kl_per_dimension(model, x, batch_size: int = 1000) -> np.ndarray:
     """
     _require_vae(model, "kl_per_dimension")
     batch_size = _check_positive_int("batch_size", batch_size)
-    xp = _namespace(model)
+    xp = model.xp
     x = _to_model(model, x)
     n = x.shape[0]
     total = xp.zeros((model.latent_dim,), dtype=xp.float64)
@@ -304,7 +290,7 @@ def latent_activity(model, x, batch_size: int = 1000) -> np.ndarray:
     dimension the decoder relies on moves with x; an unused one sits at the same value for every
     input, whatever its KL.
     """
-    xp = _namespace(model)
+    xp = model.xp
     mu = xp.astype(latent_means(model, x, batch_size), xp.float64)
     return backend.asnumpy(xp.var(mu, axis=0))
 

@@ -150,7 +150,7 @@ class Autoencoder(Module):
     def sample(self, n: int, seed=0):
         """Decode n codes drawn from N(0, I). A plain autoencoder never asked its codes to look
         like N(0, I), so these are usually not images: see lesson 4."""
-        z = backend.Generator(seed, namespace=self._xp).normal((n, self.latent_dim), self.dtype)
+        z = backend.Generator(seed, namespace=self.xp).normal((n, self.latent_dim), self.dtype)
         return self.decode(z)
 
     @property
@@ -158,8 +158,13 @@ class Autoencoder(Module):
         return self.config["dtype"]
 
     @property
-    def _xp(self):
+    def xp(self):
+        """The array namespace this model's parameters live in (NumPy, CuPy, ...)."""
         return backend.namespace(self.parameters()[0].data)
+
+    def asarray(self, x):
+        """``x`` as an array of this model's backend and dtype (no copy if it already is one)."""
+        return backend.asarray(x, dtype=self.dtype, namespace=self.xp)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "kind")

@@ -85,8 +85,7 @@ def _check_image_shape(model, image_shape):
 
 def _on_model(model, a: np.ndarray):
     """A NumPy array copied to the model's backend and dtype."""
-    xp = backend.namespace(model.parameters()[0].data)
-    return backend.asarray(np.asarray(a, dtype=model.dtype), dtype=model.dtype, namespace=xp)
+    return model.asarray(np.asarray(a, dtype=model.dtype))
 
 
 def _decode(model, z: np.ndarray) -> np.ndarray:

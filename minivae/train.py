@@ -77,15 +77,6 @@ def epoch_seed(seed, epoch: int, stream: int) -> int | None:
     return int(np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1)[0])
 
 
-def _model_namespace(model):
-    return backend.namespace(model.parameters()[0].data)
-
-
-def _to_model(model, x):
-    """The data as an array of the model's backend and dtype (copied to the GPU once)."""
-    return backend.asarray(x, dtype=model.dtype, namespace=_model_namespace(model))
-
-
 def _batches(n: int, batch_size: int, order):
     for start in range(0, n, batch_size):
         yield order[start : min(n, start + batch_size)]
@@ -96,7 +87,7 @@ def _snapshot(model, optimizer):
     arrays = [p.data for p in model.parameters()]
     for bufs in optimizer.buffers().values():
         arrays.extend(bufs)
-    xp = _model_namespace(model)
+    xp = model.xp
     return arrays, [xp.asarray(a, copy=True) for a in arrays], optimizer.t
 
 
@@ -109,8 +100,8 @@ def _restore(snapshot, optimizer):
 
 def evaluate_loss(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     """The loss terms averaged over the data set, in batches, with seeded noise."""
-    xp = _model_namespace(model)
-    x = _to_model(model, x)
+    xp = model.xp
+    x = model.asarray(x)
     sampler = getattr(model, "sampler", None)
     if sampler is not None:
         saved = (sampler.seed, sampler.gen)
@@ -162,8 +153,8 @@ def fit(
         raise ValueError(f"epochs must be a whole number ≥ 0, got {epochs!r}.")
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}.")
-    xp = _model_namespace(model)
-    x = _to_model(model, x)
+    xp = model.xp
+    x = model.asarray(x)
     n = x.shape[0]
     if n == 0:
         raise ValueError("The training set is empty: x has 0 rows.")
