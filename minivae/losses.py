@@ -99,12 +99,14 @@ def kl_standard_normal(mu, logvar):
         dKL/dlog σ² = ½ (σ² − 1)          since d(σ²)/d(log σ²) = σ²
     Returns ``(value, dmu, dlogvar)``.
     """
+    ### BEGIN SOLUTION
     xp = backend.namespace(mu)
     B = mu.shape[0]
     var = xp.exp(logvar)
     value = 0.5 * xp.sum(var + mu * mu - logvar - 1.0) / B
     dmu = mu / B
     dlogvar = 0.5 * (var - 1.0) / B
+    ### END SOLUTION
     return value, dmu, dlogvar
 
 

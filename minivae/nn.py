@@ -145,11 +145,13 @@ class Linear(Module):
 
     def backward(self, dout):
         """y = x·W + b  ⇒  dL/dW = xᵀ·dout,  dL/db = Σ_batch dout,  dL/dx = dout·Wᵀ."""
+        ### BEGIN SOLUTION
         x = self.cache
         xp = backend.namespace(dout)
         self.W.grad += x.T @ dout
         self.b.grad += xp.sum(dout, axis=0)
         return dout @ self.W.data.T
+        ### END SOLUTION
 
     def __repr__(self):
         return f"Linear({self.in_dim}, {self.out_dim})"

@@ -105,6 +105,7 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         correction1 = 1.0 - b1**self.t
         correction2 = 1.0 - b2**self.t
+        ### BEGIN SOLUTION
         for p, m, v in zip(self.params, self.m, self.v):
             xp = backend.namespace(p.data)
             g = p.grad
@@ -115,3 +116,4 @@ class Adam(Optimizer):
             m_hat = m / correction1
             v_hat = v / correction2
             p.data -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+        ### END SOLUTION

@@ -61,7 +61,9 @@ class GaussianSampler(Module):
         dz/dlog σ² = ε · dσ/dlog σ² = ε·½σ   ⇒  dL/dlog σ² = dz · ε · ½σ
         Returns ``(dmu, dlogvar)``.
         """
+        ### BEGIN SOLUTION
         eps, sigma = self.cache
         dmu = dz
         dlogvar = dz * eps * 0.5 * sigma
+        ### END SOLUTION
         return dmu, dlogvar
