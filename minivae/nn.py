@@ -28,6 +28,7 @@ __all__ = [
     "Softplus",
     "Tanh",
     "activation",
+    "flatten_parameters",
     "mlp",
     "sigmoid",
 ]
@@ -54,6 +55,32 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.data.dtype})"
+
+
+def flatten_parameters(parameters):
+    """Move the parameters into two flat 1-D arrays, one for the values and one for the gradients.
+
+    Each ``Parameter``'s ``data`` and ``grad`` become reshaped *views* into them, so layers use
+    them exactly as before while an optimizer updates every parameter at once with a handful of
+    whole-vector operations (one ``m *= β₁`` instead of one per layer). Values and gradients are
+    kept. Returns ``(data, grad)``: the two flat arrays.
+    """
+    params = list(parameters)
+    xp = backend.namespace(params[0].data)
+    dtypes = {p.data.dtype for p in params}
+    if len(dtypes) > 1:
+        raise ValueError(f"All parameters must have one dtype to share a buffer, got {dtypes}.")
+    sizes = [math.prod(p.shape) for p in params]
+    data = xp.zeros((sum(sizes),), dtype=params[0].data.dtype)
+    grad = xp.zeros_like(data)
+    start = 0
+    for p, size in zip(params, sizes):
+        data[start : start + size] = xp.reshape(p.data, (-1,))
+        grad[start : start + size] = xp.reshape(p.grad, (-1,))
+        p.data = xp.reshape(data[start : start + size], p.shape)
+        p.grad = xp.reshape(grad[start : start + size], p.shape)
+        start += size
+    return data, grad
 
 
 class Module:
@@ -141,16 +168,22 @@ class Linear(Module):
                 f"shape (batch, {self.in_dim}), got {tuple(x.shape)}."
             )
         self.cache = x
-        return x @ self.W.data + self.b.data
+        y = x @ self.W.data
+        y += self.b.data  # in place: one (batch, out_dim) array per call instead of two
+        return y
 
-    def backward(self, dout):
-        """y = x·W + b  ⇒  dL/dW = xᵀ·dout,  dL/db = Σ_batch dout,  dL/dx = dout·Wᵀ."""
+    def backward(self, dout, input_grad: bool = True):
+        """y = x·W + b  ⇒  dL/dW = xᵀ·dout,  dL/db = Σ_batch dout,  dL/dx = dout·Wᵀ.
+
+        ``input_grad=False`` skips dL/dx and returns None: the first layer of an encoder needs
+        no gradient for the data, and dout·Wᵀ is as costly as the other two matrix products.
+        """
         ### BEGIN SOLUTION
         x = self.cache
         xp = backend.namespace(dout)
         self.W.grad += x.T @ dout
         self.b.grad += xp.sum(dout, axis=0)
-        return dout @ self.W.data.T
+        return dout @ self.W.data.T if input_grad else None
         ### END SOLUTION
 
     def __repr__(self):
@@ -255,9 +288,15 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, dout):
-        """The chain rule: dL/dx = f_1'ᵀ(… f_n'ᵀ(dout)), i.e. each layer's backward in reverse."""
-        for layer in reversed(self.layers):
+    def backward(self, dout, input_grad: bool = True):
+        """The chain rule: dL/dx = f_1'ᵀ(… f_n'ᵀ(dout)), i.e. each layer's backward in reverse.
+
+        ``input_grad=False`` lets a first Linear layer skip dL/dx (None is returned then).
+        """
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and isinstance(layer, Linear):
+                return layer.backward(dout, input_grad=False)
             dout = layer.backward(dout)
         return dout
 

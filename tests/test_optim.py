@@ -72,13 +72,29 @@ def test_adam_counts_its_steps():
     assert opt.t == 2
 
 
-def test_updates_are_in_place_and_keep_the_dtype():
-    p = Parameter(np.ones((2, 2), dtype=np.float32))
-    data = p.data
-    p.grad[...] = 0.5
-    mv.Adam([p]).step()
-    mv.SGD([p], momentum=0.5).step()
-    assert p.data is data and p.data.dtype == np.float32
+@pytest.mark.parametrize("make", [mv.Adam, lambda ps: mv.SGD(ps, momentum=0.5)])
+def test_updates_are_in_place_in_one_flat_buffer_and_keep_the_dtype(make):
+    ps = [Parameter(np.ones((2, 3), dtype=np.float32)), Parameter(np.full(4, 2.0, np.float32))]
+    ps[0].grad[...] = 0.5
+    opt = make(ps)
+    views = [p.data for p in ps]
+    assert np.shares_memory(ps[0].data, opt.flat_data)  # each parameter is a view
+    assert np.shares_memory(ps[1].grad, opt.flat_grad)
+    assert float(ps[0].grad[0, 0]) == 0.5  # values and gradients survive the move
+    np.testing.assert_array_equal(ps[1].data, 2.0)
+    opt.step()
+    assert all(p.data is v for p, v in zip(ps, views)) and ps[0].data.dtype == np.float32
+    assert float(ps[0].data[0, 0]) < 1.0 and float(ps[1].data[0]) == 2.0  # only ps[0] had a grad
+    opt.zero_grad()
+    assert not np.any(ps[0].grad)
+
+
+def test_replacing_a_parameter_array_is_caught_at_the_next_step():
+    p = Parameter(np.ones(3, dtype=np.float32), name="encoder.0.W")
+    opt = mv.Adam([p])
+    p.data = np.zeros(3, dtype=np.float32)
+    with pytest.raises(RuntimeError, match=r"encoder\.0\.W was given a new array.*in place"):
+        opt.step()
 
 
 @pytest.mark.parametrize("kwargs", [dict(lr=0.0), dict(lr=-1.0), dict(lr=float("nan"))])
