@@ -32,8 +32,12 @@ def bernoulli_log_prob(logits, x):
     log p = Σ_pixels [x·l − log(1 + eˡ)], with log(1 + eˡ) = max(l, 0) + log(1 + e^(−|l|)).
     """
     xp = backend.namespace(logits)
-    softplus = xp.maximum(logits, 0.0) + xp.log1p(xp.exp(-xp.abs(logits)))
-    return xp.sum(x * logits - softplus, axis=1)
+    log_p = xp.abs(logits)  # one array reused, in place, for the five steps
+    log_p *= -1.0
+    log_p = xp.log1p(xp.exp(log_p))
+    log_p += xp.maximum(logits, 0.0)  # now log(1 + eˡ)
+    log_p -= x * logits  # now −(x·l − log(1 + eˡ))
+    return -xp.sum(log_p, axis=1)
 
 
 def gaussian_log_prob(x_mean, x, lam: float = 0.5):
@@ -58,7 +62,9 @@ def bernoulli_nll(logits, x):
     xp = backend.namespace(logits)
     B = logits.shape[0]
     value = -xp.sum(bernoulli_log_prob(logits, x)) / B
-    dlogits = (sigmoid(logits) - x) / B
+    dlogits = sigmoid(logits)
+    dlogits -= x
+    dlogits *= 1.0 / B
     return value, dlogits
 
 

@@ -191,30 +191,37 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """y = max(x, 0), applied element-wise."""
+    """y = max(x, 0), applied element-wise.
+
+    Computed as x · m with the 0/1 mask m = [x > 0] kept for the backward pass: a multiplication
+    by a mask is several times faster in NumPy than ``where`` or ``maximum``.
+    """
 
     def forward(self, x):
-        self.cache = x > 0
-        return backend.namespace(x).where(self.cache, x, 0.0)
+        self.cache = mask = backend.namespace(x).astype(x > 0, x.dtype)
+        return x * mask
 
     def backward(self, dout):
         """dy/dx = 1 where x > 0, else 0   ⇒  dL/dx = dout · [x > 0]."""
-        return backend.namespace(dout).where(self.cache, dout, 0.0)
+        return dout * self.cache
 
 
 class LeakyReLU(Module):
-    """y = x for x > 0, y = slope·x otherwise."""
+    """y = x for x > 0, y = slope·x otherwise: y = x · f with f = slope + (1 − slope)·[x > 0]."""
 
     def __init__(self, slope: float = 0.01):
         self.slope = float(slope)
 
     def forward(self, x):
-        self.cache = x > 0
-        return backend.namespace(x).where(self.cache, x, self.slope * x)
+        factor = backend.namespace(x).astype(x > 0, x.dtype)
+        factor *= 1.0 - self.slope
+        factor += self.slope
+        self.cache = factor
+        return x * factor
 
     def backward(self, dout):
-        """dy/dx = 1 where x > 0, else slope   ⇒  dL/dx = dout · (1 or slope)."""
-        return backend.namespace(dout).where(self.cache, dout, self.slope * dout)
+        """dy/dx = 1 where x > 0, else slope   ⇒  dL/dx = dout · f."""
+        return dout * self.cache
 
 
 class Tanh(Module):
@@ -231,13 +238,17 @@ class Tanh(Module):
 
 
 def sigmoid(x):
-    """σ(x) = 1 / (1 + e^(−x)), computed without overflow for any x.
+    """σ(x) = 1 / (1 + e^(−x)), computed as ½ + ½·tanh(x/2), which never overflows.
 
-    With e = exp(−|x|) ∈ (0, 1]:  σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0.
+    The two are the same function: ½ + ½·(1 − e^(−x))/(1 + e^(−x)) = 1/(1 + e^(−x)). The tanh form
+    needs no e^(−x) (which overflows for x < −88 in float32) and no branch on the sign of x. It is
+    exact to the rounding of numbers near 1 (about 1e-16 in float64, 6e-8 in float32): far in the
+    left tail, where σ(x) is smaller than that, it returns 0.
     """
-    xp = backend.namespace(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0, e) / (1.0 + e)
+    s = backend.namespace(x).tanh(0.5 * x)
+    s *= 0.5
+    s += 0.5
+    return s
 
 
 class Sigmoid(Module):
