@@ -4,10 +4,13 @@ The recipe (pytorch/examples, vae/main.py): 784-400-20, ReLU, Bernoulli decoder 
 Adam with lr 1e-3, batch 128, float32; here on full Fashion-MNIST (60,000 training images),
 with the test loss (negative ELBO, nats per image) after each epoch. Both frameworks get the
 same data and the same number of threads, and their epochs alternate within one run so that a
-busy machine slows both alike.
+busy machine slows both alike. The run also times the recipe's matrix products alone (forward
+and backward, the same shapes, on the same batches): no implementation of this model in NumPy
+can take less than that.
 
     pip install torch==2.13.0          # optional: without it, only minivae runs
     python benchmarks/vae_vs_pytorch.py --data-dir ../shared/datasets/fashion-mnist --epochs 3
+    python benchmarks/vae_vs_pytorch.py --device gpu --batch-size 1024 ...   # CuPy vs CUDA
 
 The printed table is what benchmarks/RESULTS.md records.
 """
@@ -22,7 +25,17 @@ import statistics
 import sys
 import time
 
-import numpy as np
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX files")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads, each")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--no-torch", action="store_true", help="time minivae alone")
+    return parser.parse_args(argv)
 
 
 def peak_rss_mb() -> float:
@@ -34,11 +47,12 @@ def peak_rss_mb() -> float:
 class MinivaeRun:
     name = "minivae"
 
-    def __init__(self, x, x_test, seed):
+    def __init__(self, x, x_test, args):
         import minivae as mv
 
-        self.mv, self.x, self.x_test, self.seed = mv, x, x_test, seed
-        self.model = mv.VAE(input_dim=784, hidden=[400], latent_dim=20, seed=seed)
+        self.mv, self.args = mv, args
+        self.model = mv.VAE(input_dim=784, hidden=[400], latent_dim=20, seed=args.seed)
+        self.x, self.x_test = self.model.asarray(x), self.model.asarray(x_test)  # on the device
         self.opt = mv.Adam(self.model.parameters(), lr=1e-3)
         self.history = {}
 
@@ -48,11 +62,18 @@ class MinivaeRun:
             self.opt,
             self.x,
             epochs=1,
-            batch_size=128,
-            seed=self.seed,
+            batch_size=self.args.batch_size,
+            seed=self.args.seed,
             progress=False,
             history=self.history,
         )
+        self.sync()
+
+    def sync(self):
+        if self.args.device == "gpu":
+            import cupy
+
+            cupy.cuda.Device().synchronize()
 
     def test_loss(self):
         return self.mv.evaluate.elbo(self.model, self.x_test, seed=0)["total"]
@@ -61,13 +82,15 @@ class MinivaeRun:
 class TorchRun:
     name = "pytorch"
 
-    def __init__(self, x, x_test, seed):
+    def __init__(self, x, x_test, args):
         import torch
         from torch import nn
 
-        torch.manual_seed(seed)
-        self.torch = torch
-        self.x, self.x_test = torch.from_numpy(x), torch.from_numpy(x_test)
+        torch.manual_seed(args.seed)
+        self.torch, self.args = torch, args
+        self.device = "cuda" if args.device == "gpu" else "cpu"
+        self.x = torch.from_numpy(x).to(self.device)
+        self.x_test = torch.from_numpy(x_test).to(self.device)
 
         class VAE(nn.Module):
             def __init__(self):
@@ -85,9 +108,9 @@ class TorchRun:
                 z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
                 return self.fc4(torch.relu(self.fc3(z))), mu, logvar
 
-        self.model = VAE()
+        self.model = VAE().to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(args.seed)
 
     def loss(self, xb):
         import torch.nn.functional as F
@@ -99,12 +122,18 @@ class TorchRun:
 
     def epoch(self):
         self.model.train()
-        order = self.torch.randperm(len(self.x), generator=self.gen)
-        for start in range(0, len(self.x), 128):
-            xb = self.x[order[start : start + 128]]
+        order = self.torch.randperm(len(self.x), generator=self.gen).to(self.device)
+        bs = self.args.batch_size
+        for start in range(0, len(self.x), bs):
+            xb = self.x[order[start : start + bs]]
             self.opt.zero_grad()
             (self.loss(xb) / len(xb)).backward()
             self.opt.step()
+        self.sync()
+
+    def sync(self):
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
 
     def test_loss(self):
         with self.torch.no_grad():
@@ -115,73 +144,125 @@ class TorchRun:
         return total / len(self.x_test)
 
 
+class MatmulFloor:
+    """The recipe's matrix products alone, on NumPy/CuPy, for one epoch of batches: forward
+    x·W₁, h·W_μ, h·W_logσ², z·W₃, h₃·W₄ and backward the weight gradients and the activation
+    gradients (none for the data), which is all that BLAS has to do for this model."""
+
+    name = "matmul floor"
+
+    def __init__(self, x, args):
+        import minivae as mv
+
+        self.mv, self.args = mv, args
+        gen = mv.rng(args.seed)
+        self.x = mv.asarray(x)
+        self.W = [
+            gen.normal(shape, "float32") for shape in [(784, 400), (400, 20), (20, 400), (400, 784)]
+        ]
+
+    def epoch(self):
+        W1, Wm, W3, W4 = self.W
+        n, bs = self.x.shape[0], self.args.batch_size
+        for start in range(0, n, bs):
+            x = self.x[start : start + bs, ...]
+            h1 = x @ W1
+            mu, lv = h1 @ Wm, h1 @ Wm  # the two heads
+            h3 = mu @ W3
+            out = h3 @ W4
+            gW4, dh3 = h3.T @ out, out @ W4.T  # backward: decoder
+            gW3, dz = mu.T @ dh3, dh3 @ W3.T
+            gWm, gWl = h1.T @ dz, h1.T @ dz  # heads
+            dh1 = dz @ Wm.T + dz @ Wm.T
+            gW1 = x.T @ dh1  # first layer: weight gradient only
+        del lv, gW4, gW3, gWm, gWl, gW1
+        if self.args.device == "gpu":
+            import cupy
+
+            cupy.cuda.Device().synchronize()
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX files")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
+    # The same number of threads for everyone. NumPy's BLAS reads its setting when NumPy is
+    # first imported, so it is set here, before any import of NumPy.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    os.environ["MINIVAE_NUM_THREADS"] = str(args.threads)
+
+    import numpy as np
 
     import minivae as mv
 
+    if args.device == "gpu":
+        mv.set_backend("cupy")
     x, _ = mv.datasets.load("fashion-mnist", split="train", data_dir=args.data_dir)
     x_test, _ = mv.datasets.load("fashion-mnist", split="test", data_dir=args.data_dir)
-    runs = [MinivaeRun(x, x_test, args.seed)]
-    try:
-        import torch
+    runs = [MinivaeRun(x, x_test, args)]
+    torch_version = None
+    if not args.no_torch:
+        try:
+            import torch
 
-        torch.set_num_threads(args.threads)
-        runs.append(TorchRun(x, x_test, args.seed))
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
-        print("PyTorch is not installed (pip install torch==2.13.0): minivae only.")
+            torch.set_num_threads(args.threads)
+            runs.append(TorchRun(x, x_test, args))
+            torch_version = torch.__version__
+        except ImportError:
+            print("PyTorch is not installed (pip install torch==2.13.0): minivae only.")
+    floor = MatmulFloor(x, args)
 
+    device = "GPU (CuPy / CUDA)" if args.device == "gpu" else f"CPU, {args.threads} threads each"
+    if args.device == "gpu":
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        device += f", {props['name'].decode()}, CuPy {cupy.__version__}"
     print(
         f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, {args.threads} threads; Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores; {device}; Python {platform.python_version()}, "
         f"NumPy {np.__version__}, minivae {mv.__version__}"
         + (f", PyTorch {torch_version}" if torch_version else "")
     )
     print(
         f"# full Fashion-MNIST: {len(x)} train / {len(x_test)} test images, 784-400-20, "
-        "Adam 1e-3, batch 128"
+        f"Adam 1e-3, batch {args.batch_size}"
     )
-    seconds = {r.name: [] for r in runs}
+    seconds = {r.name: [] for r in [*runs, floor]}
     losses = {r.name: [] for r in runs}
     for epoch in range(1, args.epochs + 1):
-        for run in runs:  # alternate, epoch by epoch
+        for run in [*runs, floor]:  # alternate, epoch by epoch
             started = time.perf_counter()
             run.epoch()
             seconds[run.name].append(time.perf_counter() - started)
-            losses[run.name].append(run.test_loss())
-            print(
-                f"epoch {epoch}  {run.name:8s} {seconds[run.name][-1]:6.2f} s  "
-                f"test loss {losses[run.name][-1]:8.2f} nats",
-                flush=True,
-            )
+            line = f"epoch {epoch}  {run.name:12s} {seconds[run.name][-1]:6.2f} s"
+            if run is not floor:
+                losses[run.name].append(run.test_loss())
+                line += f"  test loss {losses[run.name][-1]:8.2f} nats"
+            print(line, flush=True)
 
+    med = {name: statistics.median(s) for name, s in seconds.items()}
     print()
     print(
-        "| framework | median s/epoch | test loss after epoch "
+        "| | median s/epoch | test loss after epoch "
         + " | ".join(str(e) for e in range(1, args.epochs + 1))
         + " |"
     )
     print("|---|---|" + "---|" * args.epochs)
     for run in runs:
         print(
-            f"| {run.name} | {statistics.median(seconds[run.name]):.2f} | "
+            f"| {run.name} | {med[run.name]:.2f} | "
             + " | ".join(f"{v:.2f}" for v in losses[run.name])
             + " |"
         )
+    print(f"| matrix products alone | {med[floor.name]:.2f} |" + " |" * args.epochs)
+    print()
     if len(runs) == 2:
-        a, b = (statistics.median(seconds[r.name]) for r in runs)
         gap = losses["minivae"][-1] - losses["pytorch"][-1]
         print(
-            f"\nspeed ratio minivae / PyTorch: {a / b:.2f};  test-loss gap after "
-            f"{args.epochs} epochs: {gap:+.2f} nats (minivae − PyTorch)"
+            f"speed ratio minivae / PyTorch: {med['minivae'] / med['pytorch']:.2f};  test-loss "
+            f"gap after {args.epochs} epochs: {gap:+.2f} nats (minivae − PyTorch)"
         )
+    print(f"minivae / matrix-product floor: {med['minivae'] / med[floor.name]:.2f}")
     print(f"peak memory of the whole run: {peak_rss_mb():.0f} MB")
 
 

@@ -21,13 +21,14 @@ __all__ = ["Adam", "SGD", "Optimizer"]
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
+_CORES = min(8, os.cpu_count() or 1)
 
 
 def _thread_pool(xp, size: int):
     """The threads that share an update on the CPU, or None to update in one piece: on CuPy
     (the GPU is parallel already), for small models (threads cost more than they save), or when
     MINIVAE_NUM_THREADS=1. The default is one thread per core, at most 8."""
-    threads = int(os.environ.get("MINIVAE_NUM_THREADS", 0)) or min(8, os.cpu_count() or 1)
+    threads = int(os.environ.get("MINIVAE_NUM_THREADS", 0)) or _CORES
     if threads < 2 or size < 100_000 or "numpy" not in xp.__name__:
         return None
     if threads not in _pools:
