@@ -6,7 +6,18 @@ terms = model.loss(x); model.backward()
 opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
-from . import backend, checkpoint, datasets, evaluate, gradcheck, losses, nn, sampling, train
+from . import (
+    backend,
+    checkpoint,
+    datasets,
+    evaluate,
+    gradcheck,
+    losses,
+    nn,
+    sampling,
+    train,
+    validate,
+)
 from .backend import (
     BackendError,
     asarray,
@@ -21,6 +32,7 @@ from .checkpoint import load, resume, save
 from .models import VAE, Autoencoder, Classifier, LossTerms
 from .optim import SGD, Adam
 from .train import KLWarmup, NonFiniteLossError, SaveEachEpoch, fit
+from .validate import InputError
 
 __version__ = "0.1.0"
 
@@ -29,6 +41,7 @@ __all__ = [
     "Autoencoder",
     "BackendError",
     "Classifier",
+    "InputError",
     "KLWarmup",
     "LossTerms",
     "NonFiniteLossError",
@@ -56,6 +69,7 @@ __all__ = [
     "set_backend",
     "set_dtype",
     "train",
+    "validate",
     "xp",
 ]
 

@@ -292,7 +292,11 @@ def read_idx(source, name=None):
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, label = bytes(source), name or "<bytes>"
     else:
-        data, label = Path(source).read_bytes(), name or str(source)
+        label = name or str(source)
+        try:
+            data = Path(source).read_bytes()
+        except OSError as err:
+            raise DatasetError(f"{label}: cannot be read ({err.strerror or err}).") from None
 
     if data[:2] == b"\x1f\x8b":  # the gzip magic number
         try:
@@ -326,6 +330,8 @@ def read_idx(source, name=None):
     expected = math.prod(dims)
     payload = len(data) - header
     shape = " × ".join(str(d) for d in dims)
+    if math.prod(d for d in dims if d) > 2**62:  # with a 0 among them: no data, yet no array
+        raise DatasetError(f"{label}: dimensions {shape} are too large for any array.")
     if payload < expected:
         raise DatasetError(
             f"{label}: truncated, dimensions {shape} need {expected:,} data bytes "
@@ -363,6 +369,8 @@ def _to_xy(images, labels, source):
         raise DatasetError(f"{source}: images have shape {images.shape}, expected (N, 28, 28).")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DatasetError(f"{source}: {len(images)} images but labels of shape {labels.shape}.")
+    if len(images) == 0:
+        raise DatasetError(f"{source}: the file holds no images.")
     if labels.size and labels.max() > 9:
         raise DatasetError(f"{source}: a label is {labels.max()}, expected 0 to 9.")
     x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
@@ -527,6 +535,10 @@ def shapes(n, seed=0, shapes=SHAPE_NAMES, size=28):
             + ", ".join(repr(s) for s in SHAPE_NAMES)
             + "."
         )
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise DatasetError(f"shapes: n must be a whole number ≥ 1, got {n!r}.")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
+        raise DatasetError(f"shapes: size must be a whole number ≥ 8 (pixels), got {size!r}.")
     n = int(n)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     kind = rng.integers(len(names), size=n)

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from . import backend
+from . import backend, validate
 from .losses import bernoulli_log_prob, gaussian_log_prob
 
 __all__ = [
@@ -55,17 +55,17 @@ def _require_vae(model, what: str):
         )
 
 
-def _to_model(model, x):
-    """``x`` as a 2-D array of the model's backend and dtype (no copy if it already is one)."""
-    x = model.asarray(x)
-    input_dim = model.config["input_dim"]
-    if x.ndim != 2 or x.shape[1] != input_dim:
-        raise ValueError(
-            f"x must have shape (examples, {input_dim}) for this model, got {tuple(x.shape)}."
-        )
-    if x.shape[0] == 0:
-        raise ValueError("x is empty: it has 0 examples.")
-    return x
+def _to_model(model, x, where):
+    """``x`` checked once, whole (shape, backend, finite values, [0, 1] for a Bernoulli decoder:
+    see :mod:`minivae.validate`), as an array of the model's backend and dtype."""
+    return validate.batch(
+        x,
+        xp=model.xp,
+        dtype=model.dtype,
+        width=model.config["input_dim"],
+        where=f"evaluate.{where}",
+        unit=model.likelihood == "bernoulli",
+    )
 
 
 def _check_positive_int(name: str, value):
@@ -136,21 +136,21 @@ def elbo(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     batch_size = _check_positive_int("batch_size", batch_size)
     seed = _check_seed(seed)
     xp = model.xp
-    x = _to_model(model, x)
+    x = _to_model(model, x, "elbo")
     n = x.shape[0]
     sums = {"recon": 0.0, "kl": 0.0}
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
         xb = x[start:stop, ...]
         if _is_vae(model):
-            mu, logvar = model.encode(xb)
+            mu, logvar = model._encode(xb)
             noise = _ExampleNoise(seed, start, stop, model.latent_dim, model.dtype, xp)
             eps = noise.draw(1)[:, 0, :]
             z = mu + xp.exp(0.5 * logvar) * eps
             kl = xp.sum(_kl_terms(mu, logvar))
             sums["kl"] += float(kl)
         else:
-            z = model.encode(xb)
+            z = model._encode(xb)
         sums["recon"] -= float(xp.sum(_log_px_given_z(model, model.decoder(z), xb)))
     recon, kl = sums["recon"] / n, sums["kl"] / n
     return {"total": recon + kl, "recon": recon, "kl": kl}
@@ -212,7 +212,7 @@ def log_likelihood(
     batch_size = _check_positive_int("batch_size", batch_size)
     seed = _check_seed(seed)
     xp = model.xp
-    x = _to_model(model, x)
+    x = _to_model(model, x, "log_likelihood")
     n = x.shape[0]
     L = model.latent_dim
     examples_per_step = max(1, batch_size // k)  # > 1 only when k is small
@@ -228,7 +228,7 @@ def log_likelihood(
         stop = min(n, start + examples_per_step)
         xb = x[start:stop, ...]
         m = stop - start
-        mu, logvar = model.encode(xb)
+        mu, logvar = model._encode(xb)
         noise = _ExampleNoise(seed, start, stop, L, model.dtype, xp)
         chunks = []  # the log-weights, (m, samples) per chunk
         for s0 in range(0, k, samples_per_step):
@@ -253,11 +253,11 @@ def latent_means(model, x, batch_size: int = 1000):
     (examples, latent_dim), as an array of the model's backend. Computed in batches."""
     batch_size = _check_positive_int("batch_size", batch_size)
     xp = model.xp
-    x = _to_model(model, x)
+    x = _to_model(model, x, "latent_means")
     n = x.shape[0]
     parts = []
     for start in range(0, n, batch_size):
-        code = model.encode(x[start : min(n, start + batch_size), ...])
+        code = model._encode(x[start : min(n, start + batch_size), ...])
         parts.append(code[0] if _is_vae(model) else code)
     return xp.concat(parts, axis=0)
 
@@ -272,11 +272,11 @@ def kl_per_dimension(model, x, batch_size: int = 1000) -> np.ndarray:
     _require_vae(model, "kl_per_dimension")
     batch_size = _check_positive_int("batch_size", batch_size)
     xp = model.xp
-    x = _to_model(model, x)
+    x = _to_model(model, x, "kl_per_dimension")
     n = x.shape[0]
     total = xp.zeros((model.latent_dim,), dtype=xp.float64)
     for start in range(0, n, batch_size):
-        mu, logvar = model.encode(x[start : min(n, start + batch_size), ...])
+        mu, logvar = model._encode(x[start : min(n, start + batch_size), ...])
         total = total + xp.astype(xp.sum(_kl_terms(mu, logvar), axis=0), xp.float64)
     return backend.asnumpy(total) / n
 

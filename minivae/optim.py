@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from . import backend
-from .nn import flatten_parameters
+from .nn import Module, Parameter, flatten_parameters
 
 __all__ = ["Adam", "SGD", "Optimizer"]
 
@@ -47,7 +47,16 @@ class Optimizer:
     """
 
     def __init__(self, parameters, lr: float):
+        if isinstance(parameters, Module) or not hasattr(parameters, "__iter__"):
+            raise TypeError(
+                f"{type(self).__name__} takes the parameters to update, e.g. "
+                f"{type(self).__name__}(model.parameters()), not {type(parameters).__name__}."
+            )
         self.params = list(parameters)
+        if not all(isinstance(p, Parameter) for p in self.params):
+            raise TypeError(
+                f"{type(self).__name__} takes Parameter objects, e.g. model.parameters()."
+            )
         if not self.params:
             raise ValueError("The optimizer was given no parameters to update.")
         if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
@@ -92,8 +101,11 @@ class Optimizer:
         jobs = [
             pool.submit(update, *(a[lo:hi] for a in flat)) for lo, hi in zip(cuts[:-1], cuts[1:])
         ]
-        for job in jobs:
-            job.result()  # wait for every piece (and raise its error, if any)
+        try:
+            for job in jobs:
+                job.result()  # raise a piece's error, if any
+        finally:
+            wait(jobs)  # even after Ctrl-C, no thread is still writing when step() returns
 
     def _check_parameters(self):
         """Refuse to step if a parameter's array was replaced (``p.data = ...``): the update would
@@ -163,7 +175,10 @@ class Adam(Optimizer):
 
     def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(parameters, lr)
-        self.beta1, self.beta2 = (float(b) for b in betas)
+        try:
+            self.beta1, self.beta2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise ValueError(f"Adam's betas must be two numbers (β₁, β₂), got {betas!r}.") from None
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam's betas must be in [0, 1), got {tuple(betas)}.")
         if not eps > 0:

@@ -6,6 +6,10 @@
 Every epoch is seeded on its own (from ``seed`` and the epoch number): the shuffling order and
 the sampler's noise depend only on those two, so a run stopped after epoch k and resumed from a
 checkpoint (``history=`` the saved history) repeats the uninterrupted run exactly on NumPy.
+
+Nothing is lost when something goes wrong: a NaN or infinite loss or gradient stops training
+with :class:`NonFiniteLossError` and puts the model and optimizer back as they were at the end of
+the last completed epoch; so does Ctrl-C (``KeyboardInterrupt``), which is then raised again.
 """
 
 from __future__ import annotations
@@ -15,15 +19,24 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, validate
 
-__all__ = ["Callback", "KLWarmup", "NonFiniteLossError", "SaveEachEpoch", "fit"]
+__all__ = [
+    "Callback",
+    "KLWarmup",
+    "NonFiniteLossError",
+    "SaveEachEpoch",
+    "clip_grad_norm",
+    "evaluate_loss",
+    "fit",
+]
 
 TERMS = ("total", "recon", "kl")
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training met a NaN or infinite loss; the model was put back to its last good state."""
+    """Training met a NaN or infinite loss or gradient; the model was put back to its last good
+    state (the end of the last completed epoch). The message names the epoch, step and term."""
 
 
 class Callback:
@@ -83,25 +96,82 @@ def _batches(n: int, batch_size: int, order):
 
 
 def _snapshot(model, optimizer):
-    """Copies of every parameter and optimizer buffer (the 'last good state')."""
+    """Copies of every parameter and optimizer buffer, the step count and β: the 'last good
+    state' that a NaN or Ctrl-C puts back."""
     arrays = [p.data for p in model.parameters()]
     for bufs in optimizer.buffers().values():
         arrays.extend(bufs)
     xp = model.xp
-    return arrays, [xp.asarray(a, copy=True) for a in arrays], optimizer.t
+    return (
+        arrays,
+        [xp.asarray(a, copy=True) for a in arrays],
+        optimizer.t,
+        getattr(model, "beta", None),
+    )
 
 
-def _restore(snapshot, optimizer):
-    arrays, copies, t = snapshot
+def _restore(snapshot, model, optimizer):
+    arrays, copies, t, beta = snapshot
     for a, c in zip(arrays, copies):
         a[...] = c
     optimizer.t = t
+    if beta is not None:
+        model.beta = beta
+    model.zero_grad()
+
+
+def _grad_squares(params, xp):
+    """Σ g² of each parameter's gradient, stacked: shape (len(params),), left on the device.
+
+    Their sum is the squared global gradient norm ‖g‖²; a NaN or ±inf anywhere in a gradient
+    makes its entry non-finite, so this one vector is both the norm and the finiteness test.
+    """
+    flat = [xp.reshape(p.grad, (-1,)) for p in params]
+    return xp.stack([xp.vecdot(g, g) for g in flat])
+
+
+def _scale_grads(params, squares, max_norm: float, xp):
+    """Global-norm clipping, in place, with no read-back from the device:
+
+        ‖g‖ = sqrt(Σ_parameters Σ g²),   g ← g · min(1, max_norm / ‖g‖)
+
+    The direction of the step is kept; only its length is capped at ``max_norm``.
+    """
+    norm = xp.sqrt(xp.sum(squares))
+    scale = xp.minimum(max_norm / (norm + 1e-6), 1.0)
+    for p in params:
+        p.grad *= xp.astype(scale, p.grad.dtype)
+    return norm
+
+
+def clip_grad_norm(parameters, max_norm: float):
+    """Scale every gradient by min(1, max_norm / ‖g‖), where ‖g‖ is the norm of all gradients
+    together (as if they were one long vector), in place. Call it between ``backward`` and
+    ``opt.step()``. Returns ‖g‖ before clipping as a 0-d array (``float()`` reads it)."""
+    params = list(parameters)
+    if not params:
+        raise ValueError("clip_grad_norm: no parameters were given.")
+    max_norm = _positive_float(max_norm, "clip_grad_norm", "max_norm")
+    xp = backend.namespace(params[0].grad)
+    return _scale_grads(params, _grad_squares(params, xp), max_norm, xp)
+
+
+def _positive_float(value, where, name):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value > 0):
+        raise ValueError(f"{where}: {name} must be a positive finite number, got {value!r}.")
+    return float(value)
 
 
 def evaluate_loss(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     """The loss terms averaged over the data set, in batches, with seeded noise."""
+    x = _data(model, x, "evaluate_loss", "x")
+    batch_size = validate.positive_int(batch_size, "evaluate_loss", "batch_size")
+    return _evaluate_loss(model, x, batch_size, validate.seed(seed, "evaluate_loss"))
+
+
+def _evaluate_loss(model, x, batch_size, seed):
     xp = model.xp
-    x = model.asarray(x)
     sampler = getattr(model, "sampler", None)
     if sampler is not None:
         saved = (sampler.seed, sampler.gen)
@@ -110,13 +180,53 @@ def evaluate_loss(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     n = x.shape[0]
     for start in range(0, n, batch_size):
         xb = x[start : min(n, start + batch_size), ...]
-        terms = model.loss(xb)
+        terms = model._loss(xb)
         stacked = xp.stack([terms.arrays[k] for k in TERMS])
         for k, v in zip(TERMS, backend.asnumpy(stacked)):
             sums[k] += float(v) * xb.shape[0]
     if sampler is not None:
         sampler.seed, sampler.gen = saved
     return {k: v / n for k, v in sums.items()}
+
+
+def _data(model, x, where, name):
+    """A data set checked once, whole, and put on the model's backend and dtype."""
+    return validate.batch(
+        x,
+        xp=model.xp,
+        dtype=model.dtype,
+        width=model.config["input_dim"],
+        where=where,
+        name=name,
+        unit=model.likelihood == "bernoulli",
+    )
+
+
+def _check_fit_arguments(model, optimizer, epochs, batch_size, seed, sync_every, history):
+    if not hasattr(model, "_loss"):
+        raise TypeError(f"fit: model must be a minivae Autoencoder or VAE, got {model!r}.")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)):
+        raise TypeError(f"fit: epochs must be a whole number ≥ 0, got {epochs!r}.")
+    if not (math.isfinite(epochs) and int(epochs) == epochs and epochs >= 0):
+        raise ValueError(f"fit: epochs must be a whole number ≥ 0, got {epochs!r}.")
+    validate.positive_int(batch_size, "fit", "batch_size")
+    validate.seed(seed, "fit")
+    if sync_every is not None:
+        validate.positive_int(sync_every, "fit", "sync_every")
+    mine = {id(p) for p in model.parameters()}
+    theirs = {id(p) for p in getattr(optimizer, "params", ())}
+    if not mine <= theirs:
+        raise ValueError(
+            "fit: the optimizer does not update this model's parameters (was it made for "
+            "another model?); build it with mv.Adam(model.parameters())."
+        )
+    if history is not None and not (
+        isinstance(history, dict) and all(isinstance(v, list) for v in history.values())
+    ):
+        raise TypeError(
+            "fit: history must be the dict of lists that fit (or mv.resume) returned, "
+            f"got {type(history).__name__}."
+        )
 
 
 def fit(
@@ -131,6 +241,7 @@ def fit(
     callbacks=(),
     history=None,
     sync_every: int | None = None,
+    clip_grad_norm: float | None = None,
 ):
     """Train ``model`` with ``optimizer`` on ``x`` (N, features); returns the history dict.
 
@@ -144,20 +255,27 @@ def fit(
     ``epochs`` more are run. ``progress`` shows a tqdm bar per epoch (terminal or notebook).
     ``sync_every``: read the loss back from the device every that many steps (default: every
     step on the CPU, every 50 on a GPU, so the GPU is not made to wait each step).
+    ``clip_grad_norm``: if set, scale the gradients of each step so that their global norm is
+    at most this (see :func:`clip_grad_norm`).
 
-    A NaN or infinite loss stops training with :class:`NonFiniteLossError` naming the epoch,
-    the step and the term; parameters and optimizer state are put back as they were at the end
-    of the last good epoch.
+    ``x`` and ``x_val`` are checked once, here (shape, backend, dtype, finite values, [0, 1] for
+    a Bernoulli decoder: see :mod:`minivae.validate`); the loop then trains unchecked.
+
+    A NaN or infinite loss or gradient stops training with :class:`NonFiniteLossError` naming
+    the epoch, the step and the term (or the parameter whose gradient went bad); parameters and
+    optimizer state are put back as they were at the end of the last completed epoch. Ctrl-C
+    (KeyboardInterrupt) does the same and is raised again: ``history`` then holds the completed
+    epochs only, so ``fit(..., history=history)`` carries on as if nothing had happened.
     """
-    if int(epochs) != epochs or epochs < 0:
-        raise ValueError(f"epochs must be a whole number ≥ 0, got {epochs!r}.")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+    _check_fit_arguments(model, optimizer, epochs, batch_size, seed, sync_every, history)
+    if clip_grad_norm is not None:
+        clip_grad_norm = _positive_float(clip_grad_norm, "fit", "clip_grad_norm")
     xp = model.xp
-    x = model.asarray(x)
+    x = _data(model, x, "fit", "x")
+    if x_val is not None:
+        x_val = _data(model, x_val, "fit", "x_val")
     n = x.shape[0]
-    if n == 0:
-        raise ValueError("The training set is empty: x has 0 rows.")
+    batch_size, epochs = int(batch_size), int(epochs)
     if sync_every is None:
         sync_every = 50 if xp.__name__.endswith("cupy") else 1
     history = history if history is not None else {}
@@ -168,66 +286,98 @@ def fit(
         history.setdefault(key, [])
     first = len(history["epoch"])
     sampler = getattr(model, "sampler", None)
+    params = model.parameters()
+    names = [p.name for p in params]
     steps = math.ceil(n / batch_size)
 
-    for epoch in range(first, first + int(epochs)):
-        for cb in callbacks:
-            cb.on_epoch_start(epoch, model, optimizer, history)
-        good = _snapshot(model, optimizer)
-        if sampler is not None:
-            sampler.reseed(epoch_seed(seed, epoch, 1))
-        order = np.random.default_rng(epoch_seed(seed, epoch, 0)).permutation(n)
-        order = xp.asarray(order) if not xp.__name__.endswith("numpy") else order
-        bar = _progress_bar(progress, steps, f"epoch {epoch + 1}/{first + int(epochs)}")
-        sums = np.zeros(3)
-        pending = []  # per-step loss terms still on the device
-        started = time.perf_counter()
-        for step, idx in enumerate(_batches(n, batch_size, order), start=1):
-            xb = xp.take(x, idx, axis=0)
-            terms = model.loss(xb)
-            model.backward()
-            optimizer.step()
-            model.zero_grad()
-            pending.append((step, xb.shape[0], xp.stack([terms.arrays[k] for k in TERMS])))
-            if len(pending) >= sync_every or step == steps:
-                sums += _read_back(pending, xp, epoch, good, optimizer)
-                pending.clear()
+    # NaN and overflow are caught below, with a message naming the step; NumPy's own warnings
+    # about them would only add noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for epoch in range(first, first + epochs):
+            good = _snapshot(model, optimizer)  # the end of the last completed epoch
+            bar = None
+            try:
+                for cb in callbacks:
+                    cb.on_epoch_start(epoch, model, optimizer, history)
+                if sampler is not None:
+                    sampler.reseed(epoch_seed(seed, epoch, 1))
+                order = np.random.default_rng(epoch_seed(seed, epoch, 0)).permutation(n)
+                order = xp.asarray(order) if not xp.__name__.endswith("numpy") else order
+                bar = _progress_bar(progress, steps, f"epoch {epoch + 1}/{first + epochs}")
+                sums = np.zeros(3)
+                pending = []  # per step: (step, rows, loss terms, Σg² per parameter) on the device
+                started = time.perf_counter()
+                for step, idx in enumerate(_batches(n, batch_size, order), start=1):
+                    xb = xp.take(x, idx, axis=0)
+                    terms = model._loss(xb)
+                    model.backward()
+                    squares = _grad_squares(params, xp)
+                    if clip_grad_norm is not None:
+                        _scale_grads(params, squares, clip_grad_norm, xp)
+                    optimizer.step()
+                    optimizer.zero_grad()  # one fill of the flat gradient buffer
+                    losses = xp.stack([terms.arrays[k] for k in TERMS])
+                    pending.append((step, xb.shape[0], losses, squares))
+                    if len(pending) >= sync_every or step == steps:
+                        sums += _read_back(pending, xp, epoch, names)
+                        pending.clear()
+                        if bar is not None:
+                            bar.update(step - bar.n)
+                            bar.set_postfix(
+                                loss=f"{sums[0] / min(n, step * batch_size):.2f}", refresh=False
+                            )
+                val = None
+                if x_val is not None:
+                    val = _evaluate_loss(model, x_val, 1000, epoch_seed(seed, epoch, 2))
+            except (NonFiniteLossError, KeyboardInterrupt):
+                _restore(good, model, optimizer)
+                raise
+            finally:
                 if bar is not None:
-                    bar.update(step - bar.n)
-                    bar.set_postfix(
-                        loss=f"{sums[0] / min(n, step * batch_size):.2f}", refresh=False
-                    )
-        if bar is not None:
-            bar.close()
-        history["epoch"].append(epoch + 1)
-        for k, v in zip(TERMS, sums / n):
-            history[f"train_{k}"].append(float(v))
-        history["beta"].append(float(getattr(model, "beta", 0.0)))
-        if x_val is not None:
-            val = evaluate_loss(model, x_val, seed=epoch_seed(seed, epoch, 2))
-            for k in TERMS:
-                history[f"val_{k}"].append(val[k])
-        history["seconds"].append(time.perf_counter() - started)
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, model, optimizer, history)
+                    bar.close()
+            # The epoch is complete from here on: its numbers go into the history.
+            history["epoch"].append(epoch + 1)
+            for k, v in zip(TERMS, sums / n):
+                history[f"train_{k}"].append(float(v))
+            history["beta"].append(float(getattr(model, "beta", 0.0)))
+            if val is not None:
+                for k in TERMS:
+                    history[f"val_{k}"].append(val[k])
+            history["seconds"].append(time.perf_counter() - started)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, model, optimizer, history)
     return history
 
 
-def _read_back(pending, xp, epoch, good, optimizer):
-    """Copy the pending step losses to the host, check them, and return their batch-sized sums."""
-    values = backend.asnumpy(xp.stack([v for _, _, v in pending]))
-    for (step, _, _), row in zip(pending, values):
+def _read_back(pending, xp, epoch, names):
+    """Copy the pending step losses and gradient sums to the host, check that all are finite,
+    and return the batch-size-weighted sums of the loss terms."""
+    losses = backend.asnumpy(xp.stack([v for _, _, v, _ in pending]))
+    squares = backend.asnumpy(xp.stack([s for _, _, _, s in pending]))
+    for (step, _, _, _), row, sq in zip(pending, losses, squares):
+        where = f"at epoch {epoch + 1}, step {step}"
+        back = (
+            f"the model and optimizer were put back as they were at the end of epoch {epoch} "
+            f"(the last completed one)"
+            if epoch
+            else "the model and optimizer were put back as they were before training"
+        )
         if not np.all(np.isfinite(row)):
-            bad = [k for k, v in zip(TERMS, row) if not np.isfinite(v)]
-            term = "reconstruction" if bad[0] == "recon" else bad[0]
-            _restore(good, optimizer)
+            bad = next(k for k, v in zip(TERMS, row) if not np.isfinite(v))
+            term = "reconstruction" if bad == "recon" else bad
             raise NonFiniteLossError(
-                f"The {term} term became {row[TERMS.index(bad[0])]} at epoch {epoch + 1}, step "
-                f"{step}; the model and optimizer were put back as they were at the start of "
-                f"epoch {epoch + 1}. Try a smaller learning rate."
+                f"The {term} term became {row[TERMS.index(bad)]} {where}; {back}. "
+                "Try a smaller learning rate or fit(..., clip_grad_norm=1.0)."
             )
-    sizes = np.array([size for _, size, _ in pending], dtype=np.float64)
-    return sizes @ values.astype(np.float64)
+        if not np.all(np.isfinite(sq)):
+            i = int(np.flatnonzero(~np.isfinite(sq))[0])
+            state = "NaN" if np.isnan(sq[i]) else "infinite (it overflowed)"
+            raise NonFiniteLossError(
+                f"The gradient of {names[i]} became {state} {where} while the loss was "
+                f"finite; {back}. Try a smaller learning rate or fit(..., clip_grad_norm=1.0)."
+            )
+    sizes = np.array([size for _, size, _, _ in pending], dtype=np.float64)
+    return sizes @ losses.astype(np.float64)
 
 
 def _progress_bar(progress, total, desc):

@@ -229,8 +229,14 @@ def test_download_with_progress_bar(mirror, cache, capsys):
 def test_wrong_hash_leaves_nothing_trusted(mirror, cache, monkeypatch):
     fname = "t10k-images-idx3-ubyte.gz"
     monkeypatch.setitem(datasets.SHA256["mnist"], fname, "0" * 64)
-    with pytest.raises(DatasetError, match=fname):
+    with pytest.raises(DatasetError, match=fname) as info:
         datasets.load("mnist", split="test", progress=False)
+    message = str(info.value)
+    assert message.startswith(f"could not download {fname} of mnist (")
+    assert message.endswith(
+        "no unverified data was used; pass data_dir= a folder holding the IDX files to work "
+        "offline."
+    )
     assert not (cache / "mnist" / fname).exists()
     assert cached_files(cache) == []  # no temporary file left either
     hits = len(mirror.hits)

@@ -189,8 +189,14 @@ def test_bad_input_is_refused(small_vae):
         evaluate.log_likelihood(ae, x)
     with pytest.raises(TypeError, match="needs a VAE"):
         evaluate.kl_per_dimension(ae, x)
-    with pytest.raises(ValueError, match=r"shape \(examples, 20\)"):
+    with pytest.raises(
+        ValueError, match=r"evaluate\.elbo: x has shape \(4, 10\); expected \(batch, 20\)"
+    ):
         evaluate.elbo(small_vae, x[:, :10])
+    bad = np.array(x, copy=True)
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"evaluate\.latent_means: x holds 1 NaN.*row 2"):
+        evaluate.latent_means(small_vae, bad)
     with pytest.raises(ValueError, match="k must be"):
         evaluate.log_likelihood(small_vae, x, k=0)
     with pytest.raises(ValueError, match="batch_size"):

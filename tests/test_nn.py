@@ -86,11 +86,11 @@ def test_linear_init_is_documented_he_uniform():
 def test_shape_error_names_the_layer_and_both_shapes():
     model = mv.VAE(input_dim=784, hidden=[16], latent_dim=2)
     with pytest.raises(ValueError) as info:
-        model.loss(np.zeros((8, 100), dtype=np.float32))
+        model.encoder(np.zeros((8, 100), dtype=np.float32))
     message = str(info.value)
     assert "encoder.0" in message and "(batch, 784)" in message and "(8, 100)" in message
     with pytest.raises(ValueError, match=r"got \(784,\)"):
-        model.encode(np.zeros(784, dtype=np.float32))
+        model.encoder(np.zeros(784, dtype=np.float32))
 
 
 def test_unknown_activation_lists_choices():

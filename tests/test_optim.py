@@ -103,6 +103,33 @@ def test_bad_learning_rates_are_refused(kwargs):
         mv.Adam([Parameter(np.zeros(2))], **kwargs)
 
 
+def test_an_optimizer_given_the_model_or_bad_betas_says_what_to_pass():
+    model = mv.VAE(input_dim=6, hidden=[5], latent_dim=2)
+    with pytest.raises(TypeError) as info:
+        mv.Adam(model)
+    assert "Adam takes the parameters to update, e.g. Adam(model.parameters()), not VAE." in str(
+        info.value
+    )
+    with pytest.raises(ValueError) as info:
+        mv.Adam(model.parameters(), betas=0.9)
+    assert "Adam's betas must be two numbers (β₁, β₂), got 0.9." in str(info.value)
+    with pytest.raises(ValueError) as info:
+        mv.SGD(model.parameters(), momentum=1.0)
+    assert "momentum must be in [0, 1), got 1.0." in str(info.value)
+
+
+def test_replacing_a_parameter_array_names_it_in_the_message():
+    model = mv.VAE(input_dim=6, hidden=[5], latent_dim=2)
+    opt = mv.Adam(model.parameters())
+    model.decoder[0].W.data = np.zeros((2, 5), np.float32)
+    with pytest.raises(RuntimeError) as info:
+        opt.step()
+    assert (
+        "Parameter decoder.0.W was given a new array after the optimizer was made, so this "
+        "optimizer no longer updates it." in str(info.value)
+    )
+
+
 def test_no_parameters_is_an_error():
     with pytest.raises(ValueError, match="no parameters"):
         mv.SGD([], lr=0.1)
