@@ -41,7 +41,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pooch
 
 __all__ = [
     "CLASS_NAMES",
@@ -248,7 +247,11 @@ def cache_dir(name=None):
     use the same file names.
     """
     root = os.environ.get("MINIVAE_DATA")
-    root = Path(root).expanduser() if root else Path(pooch.os_cache("minivae"))
+    if not root:
+        import pooch
+
+        root = pooch.os_cache("minivae")
+    root = Path(root).expanduser()
     return root / name if name else root
 
 
@@ -423,6 +426,8 @@ def _mirrors(name):
 
 def _fetch(name, filename, download, progress):
     """Path of a verified copy of ``filename`` in the cache, downloading it if needed."""
+    import pooch  # imported here, on first download: it brings in tqdm and requests
+
     folder = cache_dir(name)
     path = folder / filename
     expected = SHA256[name][filename]
@@ -457,6 +462,8 @@ def _fetch(name, filename, download, progress):
 @contextlib.contextmanager
 def _pooch_logging(show):
     """Let pooch print its 'Downloading ...' lines only when progress output is wanted."""
+    import pooch
+
     logger = pooch.get_logger()
     level = logger.level
     if not show:
