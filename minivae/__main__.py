@@ -1,10 +1,12 @@
-"""The command line: ``python -m minivae {train, sample, figures} ...``.
+"""The command line: ``python -m minivae {train, sample, figures, assign, grade} ...``.
 
     python -m minivae train                      # a VAE on the embedded MNIST subset, offline
     python -m minivae train --dataset fashion-mnist --data-dir ../shared/datasets/fashion-mnist \\
         --hidden 400 --latent 20 --epochs 10 --out runs/fashion
     python -m minivae sample runs/latest/model.npz --n 64 --out samples.png
     python -m minivae figures --data-dir ../shared/datasets/fashion-mnist   # the README gallery
+    python -m minivae assign course/          # the student edition of lessons and library
+    python -m minivae grade course/           # a score per exercise
 """
 
 from __future__ import annotations
@@ -140,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default: 1e-3)"
     )
     opt.add_argument(
+        "--clip-grad-norm",
+        type=_positive_float,
+        default=None,
+        metavar="C",
+        help="scale each step's gradients so their global norm is at most C (default: off)",
+    )
+    opt.add_argument(
         "--warmup",
         type=_positive_int,
         default=None,
@@ -204,6 +213,51 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--out", default="figures", help="(default: figures)")
     figures.add_argument("--seed", type=int, default=0, help="(default: 0)")
     figures.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+    assign = sub.add_parser(
+        "assign",
+        help="write the student edition of the lessons and library",
+        description="Write OUT/lessons/*.ipynb and OUT/minivae/ with every solution (between "
+        "### BEGIN SOLUTION and ### END SOLUTION) replaced by a stub that raises "
+        "NotImplementedError, hidden tests removed and outputs cleared, and OUT/README.md.",
+    )
+    assign.add_argument("out", metavar="OUT", help="folder to write (must be empty or new)")
+    assign.add_argument(
+        "--lessons", default=None, metavar="DIR", help="instructor's lessons (default: lessons/)"
+    )
+    assign.add_argument(
+        "--keep-library",
+        action="store_true",
+        help="copy the library unchanged: only the notebooks have exercises",
+    )
+    assign.add_argument(
+        "--with-solutions",
+        action="store_true",
+        help="write the answer key instead (same layout, answers kept): grading it gives full "
+        "marks",
+    )
+    assign.add_argument("--force", action="store_true", help="overwrite a non-empty OUT")
+
+    grade = sub.add_parser(
+        "grade",
+        help="grade a student edition and print a score per exercise",
+        description="Run the library checks on FOLDER/minivae and execute FOLDER/lessons/*.ipynb "
+        "(smoke mode) with the instructor's check cells restored; print one line per exercise "
+        "and a total.",
+    )
+    grade.add_argument("folder", metavar="FOLDER", help="a folder written by assign")
+    grade.add_argument(
+        "--lessons", default=None, metavar="DIR", help="instructor's lessons (default: lessons/)"
+    )
+    grade.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="grade only these: 'library', a library check (e.g. linear_backward) or a lesson "
+        "(e.g. 05 or 05_reparameterization)",
+    )
+    grade.add_argument("--json", default=None, metavar="FILE", help="also write the scores here")
     return parser
 
 
@@ -273,6 +327,25 @@ def _write_figures(model, history, x_test, y_test, folder, seed=0):
     return paths
 
 
+def _interrupted(model, optimizer, history, checkpoint, epochs, done_before):
+    """Ctrl-C during fit: fit has put back the last completed epoch; save it, say so, exit 130."""
+    import minivae as mv
+
+    done = len(history.get("epoch", []))
+    if done == 0:
+        print("\ninterrupted before the first epoch was complete; nothing was saved.")
+        return 130
+    mv.save(model, checkpoint, optimizer=optimizer, history=history)
+    _write_history(history, os.path.dirname(checkpoint))
+    left = epochs - (done - done_before)
+    print(
+        f"\ninterrupted: saved epoch {done} (the last completed one) to {checkpoint}; carry on "
+        f"with the same options plus --resume {checkpoint} --epochs {left}",
+        flush=True,
+    )
+    return 130
+
+
 def cmd_train(args):
     import minivae as mv
     from minivae import evaluate
@@ -303,25 +376,30 @@ def cmd_train(args):
             kwargs["beta"] = args.beta
         model = cls(**kwargs)
         optimizer = mv.Adam(model.parameters(), lr=args.lr)
-        history = None
+        history = {}
     print(f"model: {model}", flush=True)
     checkpoint = os.path.join(args.out, "model.npz")
     callbacks = [_PrintEpoch(), mv.SaveEachEpoch(checkpoint)]
     if args.warmup and model.kind == "vae":
         callbacks.insert(0, mv.KLWarmup(epochs=args.warmup))
     started = time.perf_counter()
-    history = mv.fit(
-        model,
-        optimizer,
-        x,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        x_val=x_test,
-        seed=args.seed,
-        progress=not args.no_progress,
-        callbacks=callbacks,
-        history=history,
-    )
+    done_before = len(history.get("epoch", []))
+    try:
+        history = mv.fit(
+            model,
+            optimizer,
+            x,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            x_val=x_test,
+            seed=args.seed,
+            progress=not args.no_progress,
+            callbacks=callbacks,
+            history=history,
+            clip_grad_norm=args.clip_grad_norm,
+        )
+    except KeyboardInterrupt:
+        return _interrupted(model, optimizer, history, checkpoint, args.epochs, done_before)
     seconds = time.perf_counter() - started
     _write_history(history, args.out)
     summary = {
@@ -420,6 +498,39 @@ def cmd_figures(args):
     return 0
 
 
+# -- assign / grade ----------------------------------------------------------------------------
+def cmd_assign(args):
+    from .assignments import assign
+
+    summary = assign(
+        args.out,
+        lessons=args.lessons,
+        keep_library=args.keep_library,
+        with_solutions=args.with_solutions,
+        force=args.force,
+    )
+    kind = "answer key" if args.with_solutions else "student edition"
+    print(
+        f"wrote the {kind} to {args.out}: {len(summary['notebooks'])} lessons, "
+        f"{len(summary['stubbed'])} library exercises"
+    )
+    for item in summary["stubbed"]:
+        print(f"  {item}")
+    return 0
+
+
+def cmd_grade(args):
+    from dataclasses import asdict
+
+    from .assignments import grade
+
+    scores = grade(args.folder, lessons=args.lessons, only=args.only)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([asdict(s) for s in scores], f, indent=1)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -427,18 +538,20 @@ def main(argv=None) -> int:
     from .checkpoint import CheckpointError
     from .train import NonFiniteLossError
 
-    handlers = {"train": cmd_train, "sample": cmd_sample, "figures": cmd_figures}
+    handlers = {
+        "train": cmd_train,
+        "sample": cmd_sample,
+        "figures": cmd_figures,
+        "assign": cmd_assign,
+        "grade": cmd_grade,
+    }
     try:
         return handlers[args.command](args)
     except (BackendError, CheckpointError, NonFiniteLossError, ValueError, OSError) as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(
-            f"\n{parser.prog} {args.command}: interrupted; the last completed epoch is "
-            "saved in the output folder's model.npz",
-            file=sys.stderr,
-        )
+        print(f"\n{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

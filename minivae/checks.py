@@ -1,0 +1,160 @@
+"""Checks for the lessons' exercises: each prints "✓ name" or says what is wrong.
+
+A check cell in a lesson calls these functions. When the answer is right they print one line
+starting with ✓ (gradient checks add the relative error they measured); when it is wrong they
+raise :class:`ExerciseFailed`, an ``AssertionError`` whose message says what was expected, so the
+student knows where to look. ``python -m minivae grade`` counts a check cell as passed when it
+runs without raising.
+
+Gradient checks follow :mod:`minivae.gradcheck`: centred finite differences in float64, compared
+with ``rel_error(a, b) = max|a − b| / (max|a| + max|b|)``. A right backward pass gives about 1e-9;
+a missing term or transpose gives something near 1.
+
+The lessons also read their sizes from here: ``pick(full=..., smoke=...)`` returns the smoke
+value when the environment variable ``MINIVAE_LESSON_MODE=smoke`` is set (the test suite runs
+every lesson that way, in a few seconds) and the full value otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import backend, gradcheck
+
+__all__ = [
+    "ExerciseFailed",
+    "check_close",
+    "check_gradient",
+    "check_module",
+    "check_shape",
+    "check_true",
+    "pick",
+    "smoke_mode",
+]
+
+
+class ExerciseFailed(AssertionError):
+    """An exercise's answer is wrong; the message says what was expected."""
+
+
+def smoke_mode() -> bool:
+    """True when ``MINIVAE_LESSON_MODE=smoke``: lessons then use tiny sizes and few epochs."""
+    return os.environ.get("MINIVAE_LESSON_MODE", "").strip().lower() == "smoke"
+
+
+def pick(full, smoke):
+    """``smoke`` in smoke mode, ``full`` otherwise (e.g. ``epochs = pick(full=10, smoke=1)``)."""
+    return smoke if smoke_mode() else full
+
+
+def _ok(name: str, detail: str = "") -> None:
+    print(f"✓ {name}" + (f" ({detail})" if detail else ""))
+
+
+def _host(name: str, value, what: str) -> np.ndarray:
+    """``value`` as a NumPy array, or ExerciseFailed if there is nothing to compare."""
+    if value is None:
+        raise ExerciseFailed(f"{name}: {what} is None — did you forget a `return`?")
+    try:
+        return np.asarray(backend.asnumpy(value))
+    except Exception:
+        return np.asarray(value)
+
+
+def check_true(name: str, condition, message: str) -> None:
+    """Pass when ``condition`` is true; otherwise fail with ``message`` (what is wrong)."""
+    if not bool(condition):
+        raise ExerciseFailed(f"{name}: {message}")
+    _ok(name)
+
+
+def check_shape(name: str, array, shape) -> None:
+    """Pass when ``array.shape == shape``."""
+    got = tuple(_host(name, array, "the array").shape)
+    if got != tuple(shape):
+        raise ExerciseFailed(f"{name}: expected shape {tuple(shape)}, got {got}.")
+    _ok(name)
+
+
+def check_close(name: str, got, expected, rtol: float = 1e-5, atol: float = 1e-8) -> None:
+    """Pass when ``got`` has the shape of ``expected`` and |got − expected| ≤ atol + rtol·|exp|.
+
+    Works for numbers and arrays (NumPy or CuPy). The failure message gives the largest
+    difference, where it is, and the two values there.
+    """
+    g = _host(name, got, "your answer").astype(np.float64)
+    e = _host(name, expected, "the expected value").astype(np.float64)
+    if g.shape != e.shape:
+        raise ExerciseFailed(f"{name}: expected shape {e.shape}, got {g.shape}.")
+    if not np.all(np.isfinite(g)):
+        raise ExerciseFailed(f"{name}: your answer contains NaN or inf.")
+    diff = np.abs(g - e)
+    bad = diff > atol + rtol * np.abs(e)
+    if np.any(bad):
+        if g.ndim == 0:
+            raise ExerciseFailed(f"{name}: expected {float(e):.6g}, got {float(g):.6g}.")
+        idx = tuple(
+            int(i) for i in np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), g.shape)
+        )
+        raise ExerciseFailed(
+            f"{name}: {int(bad.sum())} of {g.size} entries differ; at index {idx} expected "
+            f"{e[idx]:.6g}, got {g[idx]:.6g} (largest difference {diff.max():.3g})."
+        )
+    _ok(name)
+
+
+def _grad_failure(name: str, what: str, err: float, tol: float) -> ExerciseFailed:
+    hint = (
+        "a term, a transpose or a factor is probably wrong"
+        if err > 1e-2
+        else "close but not right: check signs of small terms and the dtype (use float64)"
+    )
+    return ExerciseFailed(
+        f"{name}: gradient of {what} does not match finite differences: "
+        f"relative error {err:.2e} > {tol:.0e} ({hint})."
+    )
+
+
+def check_gradient(name: str, f, x, grad, tol: float = 1e-6) -> None:
+    """Pass when ``grad`` matches the finite-difference gradient of the scalar ``f(x)`` at ``x``.
+
+    ``f`` takes an array shaped like ``x`` and returns a scalar; ``grad`` is your dF/dx at ``x``.
+    ``x`` is copied to float64 before it is perturbed, so use float64 inside ``f`` as well.
+    Prints the relative error (see the module docstring) on success, and in the failure message.
+    """
+    g = _host(name, grad, "your gradient")
+    if tuple(g.shape) != tuple(x.shape):
+        raise ExerciseFailed(
+            f"{name}: your gradient has shape {tuple(g.shape)}, but the input has shape "
+            f"{tuple(x.shape)}; dF/dx always has the shape of x."
+        )
+    xp = backend.namespace(x)
+    x64 = xp.asarray(x, dtype=xp.float64, copy=True)
+    num = gradcheck.numerical_gradient(lambda: f(x64), x64)
+    err = gradcheck.rel_error(xp.asarray(grad, dtype=xp.float64), num)
+    if not err <= tol:  # also catches NaN
+        raise _grad_failure(name, "x", err, tol)
+    _ok(name, f"relative error {err:.1e}")
+
+
+def check_module(name: str, module, x, tol: float = 1e-6) -> None:
+    """Pass when ``module.backward`` is right for the input and every parameter.
+
+    The scalar checked is F = Σ module(x)·dout for a fixed random dout (see
+    :func:`minivae.gradcheck.module_errors`). Build the module and ``x`` in float64.
+    """
+    xp = backend.namespace(x)
+    module.zero_grad()
+    out = module(x)
+    if module.backward(xp.ones_like(out)) is None:
+        raise ExerciseFailed(f"{name}: backward returned None — it must return dL/dx.")
+    errors = gradcheck.module_errors(module, x)
+    worst = max(errors, key=lambda k: errors[k] if errors[k] == errors[k] else float("inf"))
+    err = errors[worst]
+    if not err <= tol:
+        detail = ", ".join(f"{k}: {v:.1e}" for k, v in errors.items())
+        exc = _grad_failure(name, f"{worst!r}", err, tol)
+        raise ExerciseFailed(f"{exc} All relative errors: {detail}.")
+    _ok(name, f"relative error {err:.1e}")

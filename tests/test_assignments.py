@@ -1,0 +1,273 @@
+"""The student edition (python -m minivae assign) and the grader (python -m minivae grade).
+
+To stay quick, grading runs use ``--only``: the library checks plus one small lesson.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minivae.assignments import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    LIBRARY_CHECKS,
+    AssignmentError,
+    stub_source,
+)
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = "05_reparameterization"  # small and quick in smoke mode; it has two graded exercises
+
+
+def run(*args, cwd=None):
+    """``python -m minivae ARGS`` in a fresh process; returns the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, "-m", "minivae", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=600,
+    )
+
+
+def grade(folder, tmp_path, *only):
+    """Grade ``folder`` (only the given names); returns (scores by name, printed output)."""
+    scores_file = tmp_path / f"scores-{len(list(tmp_path.glob('scores-*')))}.json"
+    proc = run("grade", folder, "--json", scores_file, "--only", *only)
+    assert proc.returncode == 0, proc.stderr
+    scores = {s["name"]: s for s in json.loads(scores_file.read_text())}
+    return scores, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def editions(tmp_path_factory):
+    """A student edition and an answer key, each built once for this module."""
+    base = tmp_path_factory.mktemp("editions")
+    student, key = base / "student", base / "key"
+    proc = run("assign", student)
+    assert proc.returncode == 0, proc.stderr
+    proc = run("assign", key, "--with-solutions")
+    assert proc.returncode == 0, proc.stderr
+    return student, key
+
+
+# -- stubbing ------------------------------------------------------------------------------------
+def test_stub_keeps_the_code_around_the_answer_and_its_indentation():
+    source = "\n".join(
+        [
+            "def f(x):",
+            '    """Doc."""',
+            "    y = 1",
+            "    ### BEGIN SOLUTION",
+            "    y = 2 * x",
+            "    ### END SOLUTION",
+            "    return y",
+        ]
+    )
+    stub = stub_source(source)
+    assert stub.split("\n") == [
+        "def f(x):",
+        '    """Doc."""',
+        "    y = 1",
+        "    # YOUR CODE HERE",
+        "    raise NotImplementedError()",
+        "    return y",
+    ]
+    namespace = {}
+    exec(stub, namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["f"](3)
+    answer = stub_source(source, keep_solutions=True)  # the answer key: the markers go
+    assert answer == source.replace("    ### BEGIN SOLUTION\n", "").replace(
+        "    ### END SOLUTION\n", ""
+    )
+
+
+def test_stub_removes_hidden_tests():
+    source = "check(1)\n### BEGIN HIDDEN TESTS\ncheck(2)\n### END HIDDEN TESTS\ncheck(3)"
+    assert stub_source(source) == "check(1)\ncheck(3)"
+    assert stub_source(source, keep_solutions=True) == "check(1)\ncheck(3)"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "### BEGIN SOLUTION\nx = 1",
+        "x = 1\n### END SOLUTION",
+        "### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS\n### END SOLUTION",
+        "### BEGIN SOLUTION\nx = 1\n### END HIDDEN TESTS",
+    ],
+)
+def test_unbalanced_markers_are_refused(source):
+    with pytest.raises(AssignmentError, match="line"):
+        stub_source(source, "somewhere")
+
+
+# -- the student edition -------------------------------------------------------------------------
+def test_student_notebooks_have_stubs_and_no_answers_hidden_tests_or_outputs(editions):
+    student, _ = editions
+    sources = sorted((ROOT / "lessons").glob("*.ipynb"))
+    assert sorted(p.name for p in (student / "lessons").glob("*.ipynb")) == [
+        p.name for p in sources
+    ]
+    had_hidden = False
+    for source in sources:
+        original = nbformat.read(source, as_version=4)
+        nb = nbformat.read(student / "lessons" / source.name, as_version=4)
+        assert len(nb.cells) == len(original.cells)
+        for cell, orig in zip(nb.cells, original.cells):
+            had_hidden |= BEGIN_HIDDEN in orig.source
+            assert BEGIN_SOLUTION not in cell.source and BEGIN_HIDDEN not in cell.source
+            assert cell.metadata.get("nbgrader") == orig.metadata.get("nbgrader")
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+                if (cell.metadata.get("nbgrader") or {}).get("solution"):
+                    assert "raise NotImplementedError()" in cell.source
+    assert had_hidden, "no lesson has hidden tests, so their removal was not tested"
+    assert "PYTHONPATH" in (student / "README.md").read_text()
+
+
+def test_student_library_is_importable_and_its_stubs_raise(editions):
+    student, _ = editions
+    for path in (student / "minivae").glob("*.py"):
+        lines = [line.strip() for line in path.read_text().split("\n")]
+        assert BEGIN_SOLUTION not in lines, f"{path.name} still holds a solution"
+    script = """
+import numpy as np, minivae as mv
+assert mv.__file__.startswith(FOLDER), mv.__file__
+assert "dL/dW" in mv.nn.Linear.backward.__doc__  # docstrings are kept
+layer = mv.nn.Linear(3, 2, seed=0)
+layer(np.ones((4, 3), dtype="float32"))
+p = mv.nn.Parameter(np.ones(3))
+sampler = mv.sampling.GaussianSampler(seed=0)
+sampler(np.zeros((2, 2)), np.zeros((2, 2)))
+for name, call in [
+    ("Linear.backward", lambda: layer.backward(np.ones((4, 2), dtype="float32"))),
+    ("kl_standard_normal", lambda: mv.losses.kl_standard_normal(np.zeros((2, 2)), np.ones((2, 2)))),
+    ("GaussianSampler.backward", lambda: sampler.backward(np.ones((2, 2)))),
+    ("Adam.step", mv.Adam([p], lr=0.1).step),
+]:
+    try:
+        call()
+    except NotImplementedError:
+        print("stub", name)
+    else:
+        raise SystemExit(name + " is not a stub")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", f"FOLDER = {str(student)!r}\n{script}"],
+        capture_output=True,
+        text=True,
+        cwd=student,
+        env=dict(os.environ, PYTHONPATH=str(student)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("stub ") == 4
+
+
+def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp_path):
+    lessons = tmp_path / "lessons"  # one lesson, so grading everything stays quick
+    lessons.mkdir()
+    shutil.copy(ROOT / "lessons" / f"{LESSON}.ipynb", lessons)
+    out = tmp_path / "out"
+    proc = run("assign", out, "--keep-library", "--lessons", lessons)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("nn.py", "losses.py", "sampling.py", "optim.py"):
+        copied = (out / "minivae" / name).read_text()
+        assert copied == (ROOT / "minivae" / name).read_text()
+    nb = nbformat.read(out / "lessons" / f"{LESSON}.ipynb", as_version=4)
+    assert any("raise NotImplementedError()" in c.source for c in nb.cells)
+    proc = run("grade", out, "--lessons", lessons)
+    assert proc.returncode == 0, proc.stderr
+    assert "library" not in proc.stdout and f"{LESSON} ex1" in proc.stdout
+
+
+def test_assign_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = run("assign", tmp_path)
+    assert proc.returncode == 1
+    assert "not empty" in proc.stderr and len(proc.stderr.strip().split("\n")) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+# -- grading -------------------------------------------------------------------------------------
+def test_grade_gives_full_marks_to_the_solutions(editions, tmp_path):
+    _, key = editions
+    scores, out = grade(key, tmp_path, "library", LESSON)
+    assert set(LIBRARY_CHECKS) <= {name.split()[-1] for name in scores}
+    assert sum(1 for name in scores if name.startswith(LESSON)) >= 2
+    for name, s in scores.items():
+        assert s["earned"] == s["possible"] > 0, f"{name}: {s}"
+    assert out.strip().split("\n")[-1].split()[0] == "total"
+
+
+def test_grade_gives_no_marks_to_the_stubs_even_with_edited_checks(editions, tmp_path):
+    student, _ = editions
+    folder = tmp_path / "student"
+    shutil.copytree(student, folder)
+    path = folder / "lessons" / f"{LESSON}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # a student "fixes" the checks: grading must put them back
+        if (cell.metadata.get("nbgrader") or {}).get("grade"):
+            cell.source = "print('✓ all good')"
+    nbformat.write(nb, path)
+    scores, out = grade(folder, tmp_path, "library", LESSON)
+    assert len(scores) >= len(LIBRARY_CHECKS) + 2
+    for name, s in scores.items():
+        assert s["earned"] == 0 < s["possible"], f"{name}: {s}"
+        assert "NotImplementedError" in s["detail"], f"{name}: {s['detail']}"
+
+
+PLANTED = '''
+
+def _planted_backward(self, dout, input_grad=True):
+    """A planted mistake: dL/dW twice too large."""
+    x = self.cache
+    self.W.grad += 2 * (x.T @ dout)
+    self.b.grad += dout.sum(axis=0)
+    return dout @ self.W.data.T if input_grad else None
+
+
+Linear.backward = _planted_backward
+'''
+
+
+def test_grade_gives_partial_marks_and_the_relative_error_for_a_wrong_gradient(editions, tmp_path):
+    _, key = editions
+    folder = tmp_path / "planted"
+    shutil.copytree(key, folder)
+    with open(folder / "minivae" / "nn.py", "a") as f:
+        f.write(PLANTED)
+    scores, out = grade(folder, tmp_path, "library")
+    wrong = scores["library linear_backward"]
+    assert wrong["earned"] == 0 < wrong["possible"]
+    assert "relative error" in wrong["detail"] and "dL/dW" in wrong["detail"]
+    line = next(ln for ln in out.split("\n") if ln.startswith("library linear_backward"))
+    assert "relative error 3.33e-01" in line  # |2g − g| / (|2g| + |g|) = 1/3
+    others = [s for name, s in scores.items() if name != "library linear_backward"]
+    assert others and all(s["earned"] == s["possible"] for s in others)
+    earned = sum(s["earned"] for s in scores.values())
+    assert 0 < earned < sum(s["possible"] for s in scores.values())
+
+
+def test_grade_refuses_bad_input_with_one_line(tmp_path):
+    cases = [
+        (tmp_path / "missing",),
+        (tmp_path,),  # exists, but holds neither lessons/ nor minivae/
+        (ROOT, "--only", "no_such_exercise"),
+    ]
+    for args in cases:
+        proc = run("grade", *args)
+        assert proc.returncode != 0, args
+        assert len(proc.stderr.strip().split("\n")) == 1, proc.stderr
+        assert "error" in proc.stderr

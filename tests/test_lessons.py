@@ -1,0 +1,183 @@
+"""Every lesson in lessons/ runs top to bottom in smoke mode and follows the lesson conventions.
+
+The notebooks are found when the tests are collected, so a new lesson is tested as soon as it is
+saved. Smoke mode (MINIVAE_LESSON_MODE=smoke) makes each lesson pick its small sizes; proxies
+pointing at a closed port make any attempt to use the network fail at once.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from minivae.assignments import BEGIN_SOLUTION, AssignmentError, stub_source
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+LESSONS = sorted(LESSONS_DIR.glob("*.ipynb"))
+IDS = [p.stem for p in LESSONS]
+NO_NETWORK = "http://127.0.0.1:9"  # the discard port: nothing listens there
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader") or {}
+
+
+def _is_solution(cell) -> bool:
+    return bool(_nbgrader(cell).get("solution"))
+
+
+def _is_check(cell) -> bool:
+    return bool(_nbgrader(cell).get("grade")) and not _is_solution(cell)
+
+
+def test_the_lessons_are_there():
+    names = {p.stem for p in LESSONS}
+    for name in ("01_layers_by_hand", "05_reparameterization", "06_kl_divergence"):
+        assert name in names, f"lessons/{name}.ipynb is missing"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_lesson_structure(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name lessons NN_slug.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    cells = nb.cells
+
+    first = cells[0]
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
+        "the first cell is the title in Markdown"
+    )
+    assert re.search(r"\bgoals\b", first.source, re.IGNORECASE), "the first cell lists the goals"
+    setup = [c for c in cells[:4] if c.cell_type == "code"]
+    assert setup and "checks.smoke_mode()" in setup[0].source, "the first code cell is the setup"
+
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {i} has outputs: strip them before saving"
+            assert cell.execution_count is None, f"cell {i} has an execution count"
+
+    ids = []
+    for i, cell in enumerate(cells):
+        meta = _nbgrader(cell)
+        if not meta:
+            continue
+        where = f"cell {i} ({meta.get('grade_id', 'no grade_id')})"
+        assert cell.cell_type == "code", f"{where}: nbgrader cells here are code cells"
+        assert meta.get("schema_version") == 3, f"{where}: schema_version must be 3"
+        for key in ("solution", "grade", "locked"):
+            assert isinstance(meta.get(key), bool), f"{where}: '{key}' must be true or false"
+        assert isinstance(meta.get("grade_id"), str) and meta["grade_id"], f"{where}: grade_id"
+        ids.append(meta["grade_id"])
+        try:
+            stub_source(cell.source, where)  # raises on unbalanced or nested markers
+        except AssignmentError as err:
+            pytest.fail(str(err))
+        if _is_solution(cell):
+            assert not meta["locked"], f"{where}: a solution cell cannot be locked"
+            assert BEGIN_SOLUTION in cell.source, f"{where}: mark the answer with {BEGIN_SOLUTION}"
+        if meta["grade"]:
+            points = meta.get("points")
+            assert isinstance(points, (int, float)) and points > 0, f"{where}: points > 0"
+        if _is_check(cell):
+            assert meta["locked"], f"{where}: a check cell is locked"
+            assert BEGIN_SOLUTION not in cell.source, f"{where}: no solution in a check cell"
+    assert len(ids) == len(set(ids)), f"grade_ids must be unique, got {ids}"
+
+    solutions = [i for i, c in enumerate(cells) if _is_solution(c)]
+    assert len(solutions) >= 2, "a lesson ends with at least 2 exercises"
+    for i in solutions:
+        assert i + 1 < len(cells) and _is_check(cells[i + 1]), (
+            f"solution cell {i} must be followed by its check cell"
+        )
+
+    headings = [
+        int(m.group(1))
+        for c in cells
+        if c.cell_type == "markdown"
+        for m in re.finditer(r"^###\s+Exercise\s+(\d+)", c.source, re.MULTILINE)
+    ]
+    assert len(headings) >= 2, "exercises have headings '### Exercise N — title'"
+    assert headings == list(range(1, len(headings) + 1)), f"exercises numbered 1, 2, …: {headings}"
+    exercises_at = [
+        i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source
+    ]
+    assert exercises_at and exercises_at[0] < solutions[0], "an '## Exercises' section comes first"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_lesson_runs_in_smoke_mode(path, tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    env = dict(os.environ, MINIVAE_LESSON_MODE="smoke", MPLBACKEND="Agg")
+    env["MINIVAE_DATA"] = str(tmp_path / "no-downloads")  # nothing cached from earlier runs
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        env[key] = NO_NETWORK
+    for key in ("NO_PROXY", "no_proxy"):
+        env.pop(key, None)
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    try:
+        client.execute(env=env)
+    except CellExecutionError as err:
+        pytest.fail(f"{path.name} failed in smoke mode:\n{err}", pytrace=False)
+    for cell in nb.cells:  # every check cell (hidden tests included) reported a passed check
+        if _is_check(cell):
+            streams = [o for o in cell.outputs if o.get("output_type") == "stream"]
+            text = "".join(o.get("text", "") for o in streams)
+            assert "✓" in text, (
+                f"{path.name}: check cell {_nbgrader(cell)['grade_id']} printed no ✓ "
+                "(check cells call minivae.checks, which print one per passed check)"
+            )
+
+
+# -- the helpers the check cells call ------------------------------------------------------------
+def test_pick_follows_the_lesson_mode(monkeypatch):
+    from minivae import checks
+
+    monkeypatch.setenv("MINIVAE_LESSON_MODE", "smoke")
+    assert checks.smoke_mode() and checks.pick(full=10, smoke=1) == 1
+    monkeypatch.delenv("MINIVAE_LESSON_MODE")
+    assert not checks.smoke_mode() and checks.pick(full=10, smoke=1) == 10
+
+
+def test_checks_pass_quietly_and_fail_with_what_is_wrong(capsys):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import checks
+
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    checks.check_gradient("square", lambda v: np.sum(v**2), x, 2 * x)
+    checks.check_close("close", [1.0, 2.0], np.array([1.0, 2.0 + 1e-9]))
+    checks.check_shape("shape", x, (3, 4))
+    checks.check_true("true", True, "unused")
+    checks.check_module("tanh", mv.nn.Tanh(), x)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 5 and "relative error" in out
+
+    failures = [
+        (lambda: checks.check_gradient("g", lambda v: np.sum(v**2), x, 3 * x), "relative error 2"),
+        (lambda: checks.check_gradient("g", lambda v: np.sum(v**2), x, x[:2]), "shape"),
+        (lambda: checks.check_close("c", np.ones(3), np.array([1.0, 1.0, 2.0])), "index (2,)"),
+        (lambda: checks.check_close("c", None, 1.0), "return"),
+        (lambda: checks.check_close("c", 1.5, 2.0), "expected 2, got 1.5"),
+        (lambda: checks.check_shape("s", x, (4, 3)), "expected shape (4, 3)"),
+        (lambda: checks.check_true("t", False, "the loss went up"), "the loss went up"),
+    ]
+    for call, words in failures:
+        with pytest.raises(checks.ExerciseFailed, match=re.escape(words)):
+            call()
+
+    class WrongTanh(mv.nn.Tanh):
+        def backward(self, dout):
+            return 2 * super().backward(dout)
+
+    with pytest.raises(AssertionError, match="relative error 3.33e-01"):
+        checks.check_module("wrong tanh", WrongTanh(), x)
