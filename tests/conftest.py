@@ -5,10 +5,18 @@ more, so a NumPy-only call in the core fails there) and CuPy, which is skipped c
 or a GPU is missing. Each test gets float64 arrays from ``to_backend``.
 """
 
-import numpy as np
-import pytest
+import os
 
-import minivae as mv
+# One BLAS thread for the tests (set before NumPy loads its BLAS): the models here are small, and
+# on a machine whose cores are busy with other work, BLAS threads waiting for each other can make
+# a test many times slower. Speed is measured in benchmarks/, never in tests.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import minivae as mv  # noqa: E402
 
 BACKENDS = ["numpy", "array_api_strict", "cupy"]
 

@@ -114,7 +114,7 @@ def test_lesson_runs_in_smoke_mode(path, tmp_path):
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    env = dict(os.environ, MINIVAE_LESSON_MODE="smoke", MPLBACKEND="Agg")
+    env = dict(os.environ, MINIVAE_LESSON_MODE="smoke", MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1")
     env["MINIVAE_DATA"] = str(tmp_path / "no-downloads")  # nothing cached from earlier runs
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         env[key] = NO_NETWORK
