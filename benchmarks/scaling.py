@@ -85,7 +85,6 @@ def main(argv=None):
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
-    env["MINIVAE_NUM_THREADS"] = str(args.threads)
     frameworks = ["minivae"]
     if not args.no_torch:
         try:

@@ -11,29 +11,11 @@
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor, wait
 
 from . import backend
 from .nn import Module, Parameter, flatten_parameters
 
 __all__ = ["Adam", "SGD", "Optimizer"]
-
-
-_pools: dict[int, ThreadPoolExecutor] = {}
-_CORES = min(8, os.cpu_count() or 1)
-
-
-def _thread_pool(xp, size: int):
-    """The threads that share an update on the CPU, or None to update in one piece: on CuPy
-    (the GPU is parallel already), for small models (threads cost more than they save), or when
-    MINIVAE_NUM_THREADS=1. The default is one thread per core, at most 8."""
-    threads = int(os.environ.get("MINIVAE_NUM_THREADS", 0)) or _CORES
-    if threads < 2 or size < 100_000 or "numpy" not in xp.__name__:
-        return None
-    if threads not in _pools:
-        _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="minivae-optim")
-    return _pools[threads]
 
 
 class Optimizer:
@@ -84,29 +66,6 @@ class Optimizer:
             start += size
         return flat, views
 
-    def _in_parallel(self, update, *flat):
-        """Run ``update`` on the flat buffers; on NumPy, cut them into one piece per thread.
-
-        Inside each whole-array operation NumPy lets go of Python's global lock, so threads
-        really do run at once on several cores, as PyTorch's optimizers do. The pieces do not
-        overlap and every number meets the same operations, so the result is the same, bit for
-        bit, whatever the number of threads.
-        """
-        pool = _thread_pool(self.xp, self.flat_data.shape[0])
-        if pool is None:
-            update(*flat)
-            return
-        n, k = self.flat_data.shape[0], pool._max_workers
-        cuts = [n * i // k for i in range(k + 1)]
-        jobs = [
-            pool.submit(update, *(a[lo:hi] for a in flat)) for lo, hi in zip(cuts[:-1], cuts[1:])
-        ]
-        try:
-            for job in jobs:
-                job.result()  # raise a piece's error, if any
-        finally:
-            wait(jobs)  # even after Ctrl-C, no thread is still writing when step() returns
-
     def _check_parameters(self):
         """Refuse to step if a parameter's array was replaced (``p.data = ...``): the update would
         go to the flat buffer and never reach the new array."""
@@ -151,11 +110,11 @@ class SGD(Optimizer):
     def step(self):
         self._check_parameters()
         self.t += 1
-        self._in_parallel(self.update, self.flat_data, self.flat_grad, self.flat_velocity)
+        self.update(self.flat_data, self.flat_grad, self.flat_velocity)
 
     def update(self, theta, g, v):
-        """The rule, in place, on the parameters θ, their gradient g and the velocity v (whole
-        flat buffers, or matching pieces of them)."""
+        """The rule, in place, on the parameters θ, their gradient g and the velocity v (the flat
+        buffers: every parameter at once)."""
         v *= self.momentum
         v += g
         theta -= self.lr * v
@@ -196,11 +155,11 @@ class Adam(Optimizer):
     def step(self):
         self._check_parameters()
         self.t += 1
-        self._in_parallel(self.update, self.flat_data, self.flat_grad, self.flat_m, self.flat_v)
+        self.update(self.flat_data, self.flat_grad, self.flat_m, self.flat_v)
 
     def update(self, theta, g, m, v):
         """The rule, in place, on the parameters θ, their gradient g and the running means m, v
-        (whole flat buffers, or matching pieces of them), for step number ``self.t``."""
+        (the flat buffers: every parameter at once), for step number ``self.t``."""
         b1, b2 = self.beta1, self.beta2
         correction1 = 1.0 - b1**self.t
         correction2 = 1.0 - b2**self.t
