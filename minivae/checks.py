@@ -135,7 +135,7 @@ def check_gradient(name: str, f, x, grad, tol: float = 1e-6) -> None:
     num = gradcheck.numerical_gradient(lambda: f(x64), x64)
     err = gradcheck.rel_error(xp.asarray(grad, dtype=xp.float64), num)
     if not err <= tol:  # also catches NaN
-        raise _grad_failure(name, "x", err, tol)
+        raise _grad_failure(name, "F with respect to its input", err, tol)
     _ok(name, f"relative error {err:.1e}")
 
 

@@ -95,6 +95,9 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
     def forward(self, x):
         raise NotImplementedError
 
