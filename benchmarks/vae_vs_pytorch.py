@@ -185,6 +185,41 @@ class MatmulFloor:
             cupy.cuda.Device().synchronize()
 
 
+class TorchMatmulFloor:
+    """The same matrix products as :class:`MatmulFloor`, in PyTorch (its own BLAS)."""
+
+    name = "pytorch matmul floor"
+
+    def __init__(self, x, args):
+        import torch
+
+        self.torch, self.args = torch, args
+        self.device = "cuda" if args.device == "gpu" else "cpu"
+        self.x = torch.from_numpy(x).to(self.device)
+        gen = torch.Generator().manual_seed(args.seed)
+        shapes = [(784, 400), (400, 20), (20, 400), (400, 784)]
+        self.W = [torch.randn(shape, generator=gen).to(self.device) for shape in shapes]
+
+    def epoch(self):
+        W1, Wm, W3, W4 = self.W
+        n, bs = self.x.shape[0], self.args.batch_size
+        with self.torch.no_grad():
+            for start in range(0, n, bs):
+                x = self.x[start : start + bs]
+                h1 = x @ W1
+                mu, lv = h1 @ Wm, h1 @ Wm
+                h3 = mu @ W3
+                out = h3 @ W4
+                gW4, dh3 = h3.T @ out, out @ W4.T
+                gW3, dz = mu.T @ dh3, dh3 @ W3.T
+                gWm, gWl = h1.T @ dz, h1.T @ dz
+                dh1 = dz @ Wm.T + dz @ Wm.T
+                gW1 = x.T @ dh1
+            del lv, gW4, gW3, gWm, gWl, gW1
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
+
+
 def worker(kind, args, conn):
     """A child process holding one run: it answers "epoch" with seconds, "test" with the test
     loss and "peak" with its own peak memory in MB, until "stop"."""
@@ -194,11 +229,11 @@ def worker(kind, args, conn):
         mv.set_backend("cupy")
     x, _ = mv.datasets.load("fashion-mnist", split="train", data_dir=args.data_dir)
     x_test, _ = mv.datasets.load("fashion-mnist", split="test", data_dir=args.data_dir)
-    if kind == "pytorch":
+    if kind.startswith("pytorch"):
         import torch
 
         torch.set_num_threads(args.threads)
-        run = TorchRun(x, x_test, args)
+        run = TorchRun(x, x_test, args) if kind == "pytorch" else TorchMatmulFloor(x, args)
     elif kind == "minivae":
         run = MinivaeRun(x, x_test, args)
     else:
@@ -238,7 +273,7 @@ def main(argv=None):
             import torch
 
             torch_version = torch.__version__
-            kinds.append("pytorch")
+            kinds += ["pytorch", "pytorch matmul floor"]
         except ImportError:
             print("PyTorch is not installed (pip install torch==2.13.0): minivae only.")
     kinds.append("matmul floor")
@@ -268,12 +303,12 @@ def main(argv=None):
         f"Adam 1e-3, batch {args.batch_size}"
     )
     seconds = {kind: [] for kind in kinds}
-    losses = {kind: [] for kind in kinds if kind != "matmul floor"}
+    losses = {kind: [] for kind in kinds if "floor" not in kind}
     for epoch in range(1, args.epochs + 1):
         for kind in kinds:  # alternate, epoch by epoch
             conns[kind].send("epoch")
             seconds[kind].append(conns[kind].recv())
-            line = f"epoch {epoch}  {kind:12s} {seconds[kind][-1]:6.2f} s"
+            line = f"epoch {epoch}  {kind:20s} {seconds[kind][-1]:6.2f} s"
             if kind in losses:
                 conns[kind].send("test")
                 losses[kind].append(conns[kind].recv())
@@ -299,10 +334,12 @@ def main(argv=None):
             + " | ".join(f"{v:.2f}" for v in losses[kind])
             + " |"
         )
-    print(
-        f"| matrix products alone | {med['matmul floor']:.2f} | {peaks['matmul floor']:.0f} MB |"
-        + " |" * args.epochs
-    )
+    for kind, label in [
+        ("matmul floor", "matrix products alone, NumPy"),
+        ("pytorch matmul floor", "matrix products alone, PyTorch"),
+    ]:
+        if kind in med:
+            print(f"| {label} | {med[kind]:.2f} | {peaks[kind]:.0f} MB |" + " |" * args.epochs)
     print()
     if "pytorch" in losses:
         gap = losses["minivae"][-1] - losses["pytorch"][-1]
@@ -310,7 +347,13 @@ def main(argv=None):
             f"speed ratio minivae / PyTorch: {med['minivae'] / med['pytorch']:.2f};  test-loss "
             f"gap after {args.epochs} epochs: {gap:+.2f} nats (minivae − PyTorch)"
         )
-    print(f"minivae / matrix-product floor: {med['minivae'] / med['matmul floor']:.2f}")
+    print(f"minivae / NumPy matrix-product floor: {med['minivae'] / med['matmul floor']:.2f}")
+    if "pytorch" in losses:
+        print(
+            f"PyTorch / its own matrix-product floor: "
+            f"{med['pytorch'] / med['pytorch matmul floor']:.2f};  NumPy's / PyTorch's matrix "
+            f"products: {med['matmul floor'] / med['pytorch matmul floor']:.2f}"
+        )
 
 
 if __name__ == "__main__":
