@@ -58,14 +58,7 @@ def _require_vae(model, what: str):
 def _to_model(model, x, where):
     """``x`` checked once, whole (shape, backend, finite values, [0, 1] for a Bernoulli decoder:
     see :mod:`minivae.validate`), as an array of the model's backend and dtype."""
-    return validate.batch(
-        x,
-        xp=model.xp,
-        dtype=model.dtype,
-        width=model.config["input_dim"],
-        where=f"evaluate.{where}",
-        unit=model.likelihood == "bernoulli",
-    )
+    return validate.for_model(model, x, f"evaluate.{where}")
 
 
 def _check_positive_int(name: str, value):

@@ -175,15 +175,7 @@ class Autoencoder(Module):
     # -- checking what comes in ------------------------------------------------------------------
     def _x(self, x, method, values=True):
         """The data ``x`` checked and on this model's backend and dtype (see validate.batch)."""
-        return validate.batch(
-            x,
-            xp=self.xp,
-            dtype=self.dtype,
-            width=self.config["input_dim"],
-            where=f"{type(self).__name__}.{method}",
-            unit=self.likelihood == "bernoulli",
-            values=values,
-        )
+        return validate.for_model(self, x, f"{type(self).__name__}.{method}", values=values)
 
     def _z(self, z, method, name="z"):
         """Codes (or noise) of shape (batch, latent_dim), checked like the data but any real."""

@@ -191,15 +191,7 @@ def _evaluate_loss(model, x, batch_size, seed):
 
 def _data(model, x, where, name):
     """A data set checked once, whole, and put on the model's backend and dtype."""
-    return validate.batch(
-        x,
-        xp=model.xp,
-        dtype=model.dtype,
-        width=model.config["input_dim"],
-        where=where,
-        name=name,
-        unit=model.likelihood == "bernoulli",
-    )
+    return validate.for_model(model, x, where, name)
 
 
 def _check_fit_arguments(model, optimizer, epochs, batch_size, seed, sync_every, history):

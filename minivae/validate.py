@@ -30,7 +30,7 @@ import numpy as np
 from . import backend
 from .backend import BackendError
 
-__all__ = ["InputError", "batch", "positive_int", "seed"]
+__all__ = ["InputError", "batch", "for_model", "positive_int", "seed"]
 
 
 class InputError(ValueError):
@@ -54,6 +54,21 @@ def batch(x, *, xp, dtype, width, where, name="x", what="input_dim", unit=False,
     if values:
         _check_values(x, xp, where, name, kind, unit)
     return x
+
+
+def for_model(model, x, where, name="x", values=True):
+    """:func:`batch` with an autoencoder's own settings: its backend, dtype and ``input_dim``, and
+    values in [0, 1] when its decoder is Bernoulli. ``where`` names the caller in messages."""
+    return batch(
+        x,
+        xp=model.xp,
+        dtype=model.dtype,
+        width=model.config["input_dim"],
+        where=where,
+        name=name,
+        unit=model.likelihood == "bernoulli",
+        values=values,
+    )
 
 
 def positive_int(value, where: str, name: str) -> int:
