@@ -15,6 +15,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property-based tests draw the same examples on every run (seeded), like every other test.
+settings.register_profile("minivae", derandomize=True, database=None)
+settings.load_profile("minivae")
 
 import minivae as mv  # noqa: E402
 

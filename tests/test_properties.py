@@ -197,7 +197,9 @@ def test_kl_and_gaussian_nll_are_finite_within_the_clamp(data):
     mu = data.draw(_batch(np.float32, -1e4, 1e4))
     logvar = data.draw(_batch(np.float32, lo, hi))
     value, dmu, dlogvar = losses.kl_standard_normal(mu, logvar)
-    assert np.isfinite(value) and value >= 0
+    # KL ≥ 0 exactly; in float32 the sum can land a rounding error below 0 when it is near 0
+    scale = np.sum(np.exp(logvar.astype(np.float64)) + mu.astype(np.float64) ** 2 + 1) / len(mu)
+    assert np.isfinite(value) and value >= -1e-6 * scale
     assert np.all(np.isfinite(dmu)) and np.all(np.isfinite(dlogvar))
     x = data.draw(_batch(np.float32, -1e4, 1e4))
     value, grad = losses.gaussian_nll(mu, x, lam=0.5)

@@ -376,7 +376,7 @@ def test_log_variance_is_clamped_and_stays_finite(raw):
 
 
 def test_the_clamp_is_the_identity_inside_its_range():
-    clamp = mv.models.Clamp(-30.0, 20.0)
+    clamp = mv.nn.Clamp(-30.0, 20.0)
     x = np.linspace(-29.0, 19.0, 12).reshape(3, 4)
     np.testing.assert_array_equal(clamp(x), x)
     assert mv.gradcheck.check_module(clamp, x) < 1e-9
