@@ -27,11 +27,11 @@ import math
 
 from . import backend, validate
 from .losses import bernoulli_nll, gaussian_nll, kl_standard_normal, softmax_cross_entropy
-from .nn import Linear, Module, mlp, sigmoid
+from .nn import Clamp, Linear, Module, mlp, sigmoid
 from .nn import activation as make_activation
 from .sampling import GaussianSampler
 
-__all__ = ["LOGVAR_RANGE", "Autoencoder", "Classifier", "Clamp", "LossTerms", "VAE"]
+__all__ = ["LOGVAR_RANGE", "Autoencoder", "Classifier", "LossTerms", "VAE"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -110,30 +110,6 @@ def _make_config(kind, input_dim, hidden, latent_dim, likelihood, lam, activatio
         activation=activation,
         dtype=backend.dtype_name(dtype),
     )
-
-
-class Clamp(Module):
-    """y = min(max(x, lo), hi), element-wise: the identity inside [lo, hi], flat outside.
-
-    The VAE puts one after its log σ² head (see :data:`LOGVAR_RANGE`), so that exp(log σ²)
-    cannot overflow however far the raw output strays.
-    """
-
-    def __init__(self, lo: float, hi: float):
-        self.lo, self.hi = float(lo), float(hi)
-        self.cache = None
-
-    def forward(self, x):
-        xp = backend.namespace(x)
-        self.cache = (x >= self.lo) & (x <= self.hi)
-        return xp.clip(x, min=self.lo, max=self.hi)
-
-    def backward(self, dout):
-        """dy/dx = 1 where lo ≤ x ≤ hi, else 0   ⇒  dL/dx = dout · [lo ≤ x ≤ hi]."""
-        return backend.namespace(dout).where(self.cache, dout, 0.0)
-
-    def __repr__(self):
-        return f"Clamp({self.lo:g}, {self.hi:g})"
 
 
 class Autoencoder(Module):

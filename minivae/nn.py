@@ -17,6 +17,7 @@ import math
 from . import backend
 
 __all__ = [
+    "Clamp",
     "Identity",
     "LeakyReLU",
     "Linear",
@@ -289,6 +290,30 @@ class Identity(Module):
     def backward(self, dout):
         """dy/dx = 1   ⇒  dL/dx = dout."""
         return dout
+
+
+class Clamp(Module):
+    """y = min(max(x, lo), hi), element-wise: the identity inside [lo, hi], flat outside.
+
+    The VAE puts one after its log σ² head (see ``minivae.models.LOGVAR_RANGE``), so that
+    exp(log σ²) cannot overflow however far the raw output strays.
+    """
+
+    def __init__(self, lo: float, hi: float):
+        self.lo, self.hi = float(lo), float(hi)
+        self.cache = None
+
+    def forward(self, x):
+        xp = backend.namespace(x)
+        self.cache = (x >= self.lo) & (x <= self.hi)
+        return xp.clip(x, min=self.lo, max=self.hi)
+
+    def backward(self, dout):
+        """dy/dx = 1 where lo ≤ x ≤ hi, else 0   ⇒  dL/dx = dout · [lo ≤ x ≤ hi]."""
+        return backend.namespace(dout).where(self.cache, dout, 0.0)
+
+    def __repr__(self):
+        return f"Clamp({self.lo:g}, {self.hi:g})"
 
 
 class Sequential(Module):
