@@ -248,9 +248,15 @@ class VAE(Autoencoder):
 
     The clamp keeps log σ² in :data:`LOGVAR_RANGE` = [−30, 20] so that σ² = exp(log σ²) never
     overflows; outside that range its gradient is 0 (the loss does not change there).
+
+    ``regularizer`` is the function that gives the KL term and its gradients, ``(value, dmu,
+    dlogvar)`` from ``(mu, logvar)``: :func:`~minivae.losses.kl_standard_normal` unless set on the
+    model (lesson 6 sets :func:`~minivae.losses.kl_lecture` to compare; checkpoints do not record
+    it).
     """
 
     kind = "vae"
+    regularizer = staticmethod(kl_standard_normal)
 
     def __init__(
         self,
@@ -325,7 +331,7 @@ class VAE(Autoencoder):
         z = self.sampler(mu, logvar, eps)
         out = self.decoder(z)
         recon, dout = self._reconstruction(out, x)
-        kl, dmu_kl, dlogvar_kl = kl_standard_normal(mu, logvar)
+        kl, dmu_kl, dlogvar_kl = self.regularizer(mu, logvar)
         self._cache = (dout, dmu_kl, dlogvar_kl)
         return LossTerms(total=recon + self.beta * kl, recon=recon, kl=kl)
 

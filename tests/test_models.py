@@ -157,3 +157,15 @@ def test_config_describes_the_architecture():
         dtype="float32",
     )
     assert "VAE(input_dim=8" in repr(model)
+
+
+def test_a_vae_takes_its_kl_term_from_its_regularizer_and_backward_follows():
+    model = mv.VAE(input_dim=6, hidden=[5], latent_dim=3, seed=0, dtype="float64")
+    model.regularizer = mv.losses.kl_lecture
+    gen = np.random.default_rng(0)
+    x, eps = gen.uniform(size=(4, 6)), gen.standard_normal((4, 3))
+    terms = model.loss(x, eps=eps)
+    mu, logvar = model.encode(x)
+    assert terms.kl == pytest.approx(float(mv.losses.kl_lecture(mu, logvar)[0]))
+    assert terms.kl != pytest.approx(float(mv.losses.kl_standard_normal(mu, logvar)[0]))
+    assert mv.gradcheck.check_model(model, x, eps=eps) < 1e-6
