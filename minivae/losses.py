@@ -32,12 +32,12 @@ def bernoulli_log_prob(logits, x):
     log p = Σ_pixels [x·l − log(1 + eˡ)], with log(1 + eˡ) = max(l, 0) + log(1 + e^(−|l|)).
     """
     xp = backend.namespace(logits)
-    log_p = xp.abs(logits)  # one array reused, in place, for the five steps
-    log_p *= -1.0
-    log_p = xp.log1p(xp.exp(log_p))
-    log_p += xp.maximum(logits, 0.0)  # now log(1 + eˡ)
-    log_p -= x * logits  # now −(x·l − log(1 + eˡ))
-    return -xp.sum(log_p, axis=1)
+    nll = xp.abs(logits)  # one array, updated in place, holds each step's result:
+    nll *= -1.0  # −|l|
+    nll = xp.log1p(xp.exp(nll))  # log(1 + e^(−|l|))
+    nll += xp.maximum(logits, 0.0)  # log(1 + eˡ)
+    nll -= x * logits  # log(1 + eˡ) − x·l, the negative log-likelihood of each pixel
+    return -xp.sum(nll, axis=1)
 
 
 def gaussian_log_prob(x_mean, x, lam: float = 0.5):

@@ -199,11 +199,12 @@ class Autoencoder(Module):
         recon, self._dout = self._reconstruction(out, x)
         return LossTerms(total=recon, recon=recon, kl=0.0 * recon)
 
-    def backward(self):
+    def backward(self, input_grad: bool = False):
         """L = recon(decoder(encoder(x)))  ⇒  dL/dz = decoder.backward(dL/dout),
-        dL/dx = encoder.backward(dL/dz). Returns dL/dx."""
+        dL/dx = encoder.backward(dL/dz). Returns dL/dx if ``input_grad`` (training needs no
+        gradient for the data, so by default the first layer skips that product)."""
         dz = self.decoder.backward(self._dout)
-        return self.encoder.backward(dz)
+        return self.encoder.backward(dz, input_grad=input_grad)
 
     def reconstruct(self, x):
         """decode(encode(x))."""
@@ -335,24 +336,26 @@ class VAE(Autoencoder):
         self._cache = (dout, dmu_kl, dlogvar_kl)
         return LossTerms(total=recon + self.beta * kl, recon=recon, kl=kl)
 
-    def backward(self):
+    def backward(self, input_grad: bool = False):
         """total = recon(g(z)) + β·KL(μ, log σ²),  z = μ + σ·ε,  (μ, log σ²) = heads(f(x))
 
         dL/dz       = decoder.backward(dL/dout)
         dL/dμ       = dL/dz · dz/dμ       + β · dKL/dμ          (two paths reach μ)
         dL/dlog σ²  = dL/dz · dz/dlog σ²  + β · dKL/dlog σ²     (and two reach log σ²)
-        dL/draw     = clamp.backward(dL/dlog σ²)                 (0 where the clamp was active)
-        dL/dh       = mu_head.backward(dL/dμ) + logvar_head.backward(dL/draw)
+        dL/dr       = clamp.backward(dL/dlog σ²)   (r: the head's output before the clamp;
+                                                    0 where the clamp was active)
+        dL/dh       = mu_head.backward(dL/dμ) + logvar_head.backward(dL/dr)
         dL/dx       = encoder.backward(dL/dh)
-        Returns dL/dx.
+        Returns dL/dx if ``input_grad`` (by default the data's gradient is skipped).
         """
         dout, dmu_kl, dlogvar_kl = self._cache
         dz = self.decoder.backward(dout)
         dmu_z, dlogvar_z = self.sampler.backward(dz)
         dmu = dmu_z + self.beta * dmu_kl
-        dlogvar = self.logvar_clamp.backward(dlogvar_z + self.beta * dlogvar_kl)
-        dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)
-        return self.encoder.backward(dh)
+        dlogvar = dlogvar_z + self.beta * dlogvar_kl
+        dr = self.logvar_clamp.backward(dlogvar)
+        dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dr)
+        return self.encoder.backward(dh, input_grad=input_grad)
 
     def reconstruct(self, x):
         """decode(μ): the reconstruction through the posterior mean (no noise)."""
