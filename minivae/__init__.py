@@ -6,6 +6,19 @@ terms = model.loss(x); model.backward()
 opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
+import os as _os
+import sys as _sys
+
+# NumPy's matrix products run in OpenBLAS, whose idle threads keep spinning for about 0.1 s after
+# each product before they sleep, and hold a core all that time. A training step alternates
+# products with element-wise work that minivae splits over the cores (see minivae.parallel), so
+# we ask them to sleep after 2¹⁹ clock cycles (a fraction of a millisecond) instead: the spin
+# still bridges the short gaps between the products of one pass. OpenBLAS reads this once, when
+# NumPy loads it, so it only takes effect when minivae is imported before NumPy (as
+# ``python -m minivae`` does), and a value already set is kept.
+if "numpy" not in _sys.modules:
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "19")
+
 from . import (
     backend,
     checkpoint,
@@ -14,6 +27,7 @@ from . import (
     gradcheck,
     losses,
     nn,
+    parallel,
     sampling,
     train,
     validate,
@@ -61,6 +75,7 @@ __all__ = [
     "load",
     "losses",
     "nn",
+    "parallel",
     "plots",
     "resume",
     "rng",

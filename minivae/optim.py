@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from . import backend
+from . import backend, parallel
 from .nn import Module, Parameter, flatten_parameters
 
 __all__ = ["Adam", "SGD", "Optimizer"]
@@ -145,6 +145,8 @@ class Adam(Optimizer):
         self.eps = float(eps)
         self.flat_m, self.m = self._zeros()
         self.flat_v, self.v = self._zeros()
+        # Room for the step's intermediate results, made once: a step then allocates nothing.
+        self.scratch = self.xp.empty_like(self.flat_data)
 
     def hyperparameters(self):
         return {"lr": self.lr, "betas": [self.beta1, self.beta2], "eps": self.eps}
@@ -155,26 +157,38 @@ class Adam(Optimizer):
     def step(self):
         self._check_parameters()
         self.t += 1
-        self.update(self.flat_data, self.flat_grad, self.flat_m, self.flat_v)
+        flat = (self.flat_data, self.flat_grad, self.flat_m, self.flat_v, self.scratch)
+        # Each number's update involves only that number, so on the CPU the vectors are cut in
+        # one piece per core and the pieces updated at once (see minivae.parallel).
+        parallel.run(
+            lambda piece: self.update(*(a[piece] for a in flat)),
+            parallel.pieces(self.flat_data.shape[0], self.xp),
+        )
 
-    def update(self, theta, g, m, v):
+    def update(self, theta, g, m, v, scratch):
         """The rule, in place, on the parameters θ, their gradient g and the running means m, v
-        (the flat buffers: every parameter at once), for step number ``self.t``."""
+        (the flat buffers: every parameter at once, or a piece of them), for step number
+        ``self.t``. ``scratch`` is spare room of the same size for intermediate results: writing
+        them there (``out=scratch``) rather than into new arrays saves making and filling a
+        fresh 2.6 MB array for each, a dozen times a step for the 784-400-20 VAE."""
         b1, b2 = self.beta1, self.beta2
         correction1 = 1.0 - b1**self.t
         correction2 = 1.0 - b2**self.t
         ### BEGIN SOLUTION
         xp = self.xp
+        out = backend.out_to(xp, scratch)  # write into scratch, not a new array (NumPy, CuPy)
         m *= b1
-        m += (1.0 - b1) * g
+        m += xp.multiply(g, 1.0 - b1, **out)  # m ← β₁·m + (1 − β₁)·g
+        g2 = xp.multiply(g, g, **out)
+        g2 *= 1.0 - b2
         v *= b2
-        v += (1.0 - b2) * (g * g)
+        v += g2  # v ← β₂·v + (1 − β₂)·g²
         # m̂ / (√v̂ + ε) = m / (√v + ε·√c₂) · √c₂ / c₁  with c = 1 − βᵗ: the two corrections
         # become scalars, so no m̂ or v̂ array is ever made.
         root_c2 = math.sqrt(correction2)
-        step = xp.sqrt(v)
+        step = xp.sqrt(v, **out)
         step += self.eps * root_c2
-        step = m / step
+        step = xp.divide(m, step, **out)
         step *= self.lr * root_c2 / correction1
         theta -= step
         ### END SOLUTION
