@@ -245,8 +245,10 @@ def fit(
 
     ``history`` continues a previous run (from a checkpoint): epochs are numbered on from it and
     ``epochs`` more are run. ``progress`` shows a tqdm bar per epoch (terminal or notebook).
-    ``sync_every``: read the loss back from the device every that many steps (default: every
-    step on the CPU, every 50 on a GPU, so the GPU is not made to wait each step).
+    ``sync_every``: read the losses back and check them every that many steps (default: 50, and
+    at the end of each epoch). Each step's numbers are kept until then, so a bad step is still
+    named exactly; a GPU is not made to wait on every step, nor the CPU slowed by checks that
+    cost as much as a small layer.
     ``clip_grad_norm``: if set, scale the gradients of each step so that their global norm is
     at most this (see :func:`clip_grad_norm`).
 
@@ -269,7 +271,7 @@ def fit(
     n = x.shape[0]
     batch_size, epochs = int(batch_size), int(epochs)
     if sync_every is None:
-        sync_every = 50 if xp.__name__.endswith("cupy") else 1
+        sync_every = 50
     history = history if history is not None else {}
     keys = ["epoch", "train_total", "train_recon", "train_kl", "beta", "seconds"]
     if x_val is not None:
