@@ -27,9 +27,9 @@ WIDTHS = [100, 200, 400, 700, 1000]
 
 def one(framework, batch, hidden, data_dir, threads):
     """Time one epoch of one configuration in this process; print seconds and peak MB."""
+    # minivae first, as `python -m minivae` does: it sets OpenBLAS up before NumPy loads it
+    import minivae as mv  # noqa: I001
     import numpy as np
-
-    import minivae as mv
 
     x, _ = mv.datasets.load("fashion-mnist", split="train", data_dir=data_dir, progress=False)
     if framework == "minivae":

@@ -302,6 +302,14 @@ def main(argv=None):
         "# full Fashion-MNIST: 60000 train / 10000 test images, 784-400-20, "
         f"Adam 1e-3, batch {args.batch_size}"
     )
+    if args.device == "cpu":
+        # what the minivae processes run with (minivae sets the OpenBLAS value on import, before
+        # NumPy loads, unless it is already set)
+        timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "19")
+        print(
+            f"# minivae: element-wise work in {mv.parallel.threads()} threads "
+            f"(MINIVAE_THREADS); OpenBLAS idle threads sleep after 2^{timeout} cycles"
+        )
     seconds = {kind: [] for kind in kinds}
     losses = {kind: [] for kind in kinds if "floor" not in kind}
     for epoch in range(1, args.epochs + 1):

@@ -16,6 +16,7 @@ import sys as _sys
 # still bridges the short gaps between the products of one pass. OpenBLAS reads this once, when
 # NumPy loads it, so it only takes effect when minivae is imported before NumPy (as
 # ``python -m minivae`` does), and a value already set is kept.
+_blas_set_up = "numpy" not in _sys.modules or "OPENBLAS_THREAD_TIMEOUT" in _os.environ
 if "numpy" not in _sys.modules:
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "19")
 
@@ -43,6 +44,9 @@ from .backend import (
     set_dtype,
 )
 from .checkpoint import load, resume, save
+
+# Otherwise OpenBLAS's spinning threads would hold the other cores: split only if asked to.
+parallel.SPLIT_BY_DEFAULT = _blas_set_up
 from .models import VAE, Autoencoder, Classifier, LossTerms
 from .optim import SGD, Adam
 from .train import KLWarmup, NonFiniteLossError, SaveEachEpoch, fit

@@ -9,9 +9,11 @@ Python's global lock while it loops over an array, so the threads really do run 
 number goes through exactly the same operations whatever the cut: the result is bit for bit the
 one of a single piece.
 
-``MINIVAE_THREADS`` (an environment variable) sets how many threads; by default, the cores this
-process may use, at most 4. On CuPy there is one piece: the GPU already runs each operation in
-parallel.
+``MINIVAE_THREADS`` (an environment variable) sets how many threads. By default it is the cores
+this process may use, at most 4, when minivae was imported before NumPy (see
+``minivae/__init__.py``: OpenBLAS's idle threads then sleep soon after each matrix product
+rather than spin on the other cores for 0.1 s), and 1 otherwise: import minivae first. On CuPy
+there is one piece: the GPU already runs each operation in parallel.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ __all__ = ["pieces", "run", "threads"]
 #: piece is done in less, so small vectors stay whole.
 MIN_PIECE = 100_000
 
+#: Whether to split without being asked (MINIVAE_THREADS); set by ``minivae/__init__.py``.
+SPLIT_BY_DEFAULT = True
+
 _pool: ThreadPoolExecutor | None = None
 _pool_owner = None  # the process that made the pool (a forked child must make its own)
 
 
 def threads() -> int:
     """How many threads share element-wise work: ``MINIVAE_THREADS`` if set, else the number of
-    cores this process may run on, at most 4."""
+    cores this process may run on, at most 4 (1 if minivae was imported after NumPy)."""
     setting = os.environ.get("MINIVAE_THREADS", "").strip()
     if setting:
         try:
@@ -40,6 +45,8 @@ def threads() -> int:
             raise ValueError(
                 f"MINIVAE_THREADS must be a whole number of threads, got {setting!r}."
             ) from None
+    if not SPLIT_BY_DEFAULT:
+        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity mask

@@ -13,7 +13,7 @@ from minivae import parallel
 
 
 def _train_adam(threads, monkeypatch, size=350_000, steps=4):
-    monkeypatch.setenv("MINIVAE_THREADS", str(threads))
+    monkeypatch.setenv("MINIVAE_THREADS", str(threads))  # asked for: split even after NumPy
     rng = np.random.default_rng(0)
     params = [
         mv.nn.Parameter(rng.normal(size=(size // 100, 100)).astype(np.float32)),
@@ -69,19 +69,29 @@ def test_run_uses_threads_and_waits_for_all_before_raising(monkeypatch):
 
 def test_a_bad_thread_setting_is_named(monkeypatch):
     monkeypatch.setenv("MINIVAE_THREADS", "many")
-    with pytest.raises(ValueError, match="MINIVAE_THREADS must be a whole number of threads"):
+    with pytest.raises(ValueError) as info:
         parallel.threads()
+    assert str(info.value) == "MINIVAE_THREADS must be a whole number of threads, got 'many'."
+
+
+_SHOW = "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), mv.parallel.SPLIT_BY_DEFAULT)"
 
 
 @pytest.mark.parametrize(
-    "code, expected",
+    "code, extra_env, expected",
     [
-        ("import minivae, os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))", "19"),
-        ("import numpy, minivae, os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))", "None"),
+        (f"import minivae as mv, os; {_SHOW}", {}, "19 True"),
+        (f"import numpy, minivae as mv, os; {_SHOW}", {}, "None False"),
+        (f"import numpy, minivae as mv, os; {_SHOW}", {"OPENBLAS_THREAD_TIMEOUT": "5"}, "5 True"),
+        (f"import minivae as mv, os; {_SHOW}", {"OPENBLAS_THREAD_TIMEOUT": "25"}, "25 True"),
     ],
 )
-def test_openblas_idle_threads_are_asked_to_sleep_only_before_numpy_loads(code, expected):
+def test_openblas_idle_threads_are_asked_to_sleep_only_before_numpy_loads(
+    code, extra_env, expected
+):
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **extra_env}, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
