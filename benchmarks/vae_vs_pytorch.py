@@ -249,6 +249,8 @@ def worker(kind, args, conn):
             conn.send(run.test_loss())
         elif command == "peak":
             conn.send(peak_rss_mb())
+        elif command == "setup":  # how this process runs minivae's element-wise work
+            conn.send((mv.parallel.threads(), os.environ.get("OPENBLAS_THREAD_TIMEOUT")))
         else:
             return
 
@@ -303,12 +305,11 @@ def main(argv=None):
         f"Adam 1e-3, batch {args.batch_size}"
     )
     if args.device == "cpu":
-        # what the minivae processes run with (minivae sets the OpenBLAS value on import, before
-        # NumPy loads, unless it is already set)
-        timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "19")
+        conns["minivae"].send("setup")
+        threads, timeout = conns["minivae"].recv()
         print(
-            f"# minivae: element-wise work in {mv.parallel.threads()} threads "
-            f"(MINIVAE_THREADS); OpenBLAS idle threads sleep after 2^{timeout} cycles"
+            f"# minivae's process: Adam split over {threads} thread(s) (MINIVAE_THREADS); "
+            f"OPENBLAS_THREAD_TIMEOUT={timeout} (idle BLAS threads sleep after 2^{timeout} cycles)"
         )
     seconds = {kind: [] for kind in kinds}
     losses = {kind: [] for kind in kinds if "floor" not in kind}
