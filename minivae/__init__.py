@@ -44,13 +44,13 @@ from .backend import (
     set_dtype,
 )
 from .checkpoint import load, resume, save
-
-# Otherwise OpenBLAS's spinning threads would hold the other cores: split only if asked to.
-parallel.SPLIT_BY_DEFAULT = _blas_set_up
 from .models import VAE, Autoencoder, Classifier, LossTerms
 from .optim import SGD, Adam
 from .train import KLWarmup, NonFiniteLossError, SaveEachEpoch, fit
 from .validate import InputError
+
+# Imported after NumPy, OpenBLAS's threads spin on the other cores: then split only if asked to.
+parallel.SPLIT_BY_DEFAULT = _blas_set_up
 
 __version__ = "0.1.0"
 

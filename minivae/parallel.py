@@ -55,10 +55,12 @@ def threads() -> int:
 
 
 def pieces(n: int, xp=None) -> list[slice]:
-    """Cut ``range(n)`` into contiguous slices, one per thread (one slice only on a GPU, for
-    vectors too short to be worth it, or with one thread)."""
-    on_gpu = xp is not None and not xp.__name__.endswith("numpy")
-    k = 1 if on_gpu else max(1, min(threads(), n // MIN_PIECE))
+    """Cut ``range(n)`` into contiguous slices, one per thread (one slice only for arrays of
+    another library than NumPy, for vectors too short to be worth it, or with one thread)."""
+    # CuPy (whose GPU runs each operation in parallel already) or another Array API library:
+    # one piece
+    not_numpy = xp is not None and not xp.__name__.endswith("numpy")
+    k = 1 if not_numpy else max(1, min(threads(), n // MIN_PIECE))
     bounds = [n * i // k for i in range(k + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
