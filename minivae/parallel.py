@@ -31,6 +31,7 @@ MIN_PIECE = 100_000
 SPLIT_BY_DEFAULT = True
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_owner = None  # the process that made the pool (a forked child must make its own)
 
 
@@ -82,8 +83,8 @@ def run(work, slices) -> None:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_owner
-    if _pool is None or _pool_owner != os.getpid() or _pool._max_workers < workers:
+    global _pool, _pool_size, _pool_owner
+    if _pool is None or _pool_owner != os.getpid() or _pool_size < workers:
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minivae")
-        _pool_owner = os.getpid()
+        _pool_size, _pool_owner = workers, os.getpid()
     return _pool

@@ -26,7 +26,7 @@ def _train_adam(threads, monkeypatch, size=350_000, steps=4):
             p.grad[...] = rng.normal(size=p.shape).astype(np.float32)
         opt.step()
         opt.zero_grad()
-    return pieces, [p.data.copy() for p in params], [m.copy() for m in opt.m + opt.v]
+    return pieces, [p.data.copy() for p in params], [a.copy() for a in opt.m + opt.v]
 
 
 def test_adam_in_pieces_is_bit_identical_to_adam_in_one_piece(monkeypatch):
