@@ -274,8 +274,7 @@ def worker(kind, args, conn):
         elif command == "peak":
             conn.send(peak_rss_mb())
         elif command == "setup":  # how this process runs the fast path's Adam
-            kernel = getattr(run.opt, "_kernel", None)
-            conn.send("teaching rule on the flat buffer" if kernel is None else repr(kernel))
+            conn.send(run.opt.engine)
         else:
             return
 
@@ -336,7 +335,7 @@ def main(argv=None):
     kernel = conns["minivae fast"].recv()
     import numba
 
-    print(f"# minivae's fast path: Adam by {kernel.split(' at ')[0]}; numba {numba.__version__}")
+    print(f"# minivae's fast path: Adam's update by {kernel} (numba {numba.__version__})")
     if args.load:
         print(f"# {args.load} competing CPU-bound process(es) ran beside the benchmark throughout")
     seconds = {kind: [] for kind in kinds}

@@ -395,7 +395,7 @@ def cmd_train(args):
         optimizer = fast.Adam.like(optimizer)  # the same rule, fused (see minivae/fast.py)
     print(f"model: {model}", flush=True)
     with fast.threads(args.threads) as threads:
-        path = "teaching path (mv.Adam)" if args.teaching else "fast path (mv.fast.Adam)"
+        path = "teaching path (mv.Adam)" if args.teaching else f"fast path ({optimizer.engine})"
         print(f"training on the {path} with {threads} BLAS thread(s)", flush=True)
         return _train_and_report(args, model, optimizer, history, x, x_test, y_test)
 

@@ -113,6 +113,14 @@ class Adam(optim.Adam):
             _owners[p] = weakref.ref(self)
         self._kernel = _adam_kernel(self.flat_data)
 
+    @property
+    def engine(self) -> str:
+        """What runs the update here: 'numba', 'cupy kernel' or 'teaching rule' (on the flat
+        buffers, when neither kernel can run)."""
+        if self._kernel is None:
+            return "teaching rule"
+        return "numba" if isinstance(self._kernel, functools.partial) else "cupy kernel"
+
     @classmethod
     def like(cls, optimizer: optim.Adam) -> Adam:
         """A fast Adam that carries on from a teaching ``mv.Adam`` (for instance one that
