@@ -114,3 +114,19 @@ def test_help_reads_well():
         "--out",
     ):
         assert flag in result.stdout
+
+
+def test_train_uses_the_fast_path_and_teaching_gives_the_same_model(tmp_path, capsys):
+    runs = {}
+    for name, extra in [("fast", []), ("teaching", ["--teaching", "--threads", "1"])]:
+        out = tmp_path / name
+        assert (
+            main(["train", *QUICK, "--no-figures", "--iw-samples", "0", *extra, "--out", str(out)])
+            == 0
+        )
+        runs[name] = (capsys.readouterr().out, np.load(out / "model.npz", allow_pickle=False))
+    assert "training on the fast path (numba) with" in runs["fast"][0]
+    assert "training on the teaching path (mv.Adam) with 1 BLAS thread(s)" in runs["teaching"][0]
+    fast_npz, teaching_npz = runs["fast"][1], runs["teaching"][1]
+    params = [k for k in fast_npz.files if k != "meta"]
+    assert params and all(np.array_equal(fast_npz[k], teaching_npz[k]) for k in params)

@@ -190,3 +190,20 @@ def test_a_backward_that_rebinds_the_gradient_stops_fit_with_the_fix(monkeypatch
     assert "`self.W.grad += x.T @ dout`" in str(info.value)
     for a, b in zip(_params(model), before):
         np.testing.assert_array_equal(a, b)  # refused before any update
+
+
+def test_fit_takes_either_of_two_teaching_optimizers_on_one_model():
+    model = _model()
+    adam, sgd = mv.Adam(model.parameters()), mv.SGD(model.parameters(), lr=0.01)
+    history = mv.fit(model, adam, X, epochs=1, batch_size=32, progress=False)
+    mv.fit(model, sgd, X, epochs=1, batch_size=32, progress=False, history=history)
+    mv.fit(model, adam, X, epochs=1, batch_size=32, progress=False, history=history)
+    assert history["epoch"] == [1, 2, 3] and (adam.t, sgd.t) == (6, 3)
+
+
+def test_fit_with_a_teaching_optimizer_whose_parameters_a_fast_one_took_says_why():
+    model = _model()
+    teaching = mv.Adam(model.parameters())
+    mv.fast.Adam(model.parameters())
+    with pytest.raises(mv.ReplacedArrayError, match="a mv.fast.Adam made after this optimizer"):
+        mv.fit(model, teaching, X, epochs=1, batch_size=32, progress=False)
