@@ -616,7 +616,7 @@ def _optimizer(stored, params, archive, path):
     extra = sorted(k for k in archive.headers if k.startswith("optim/") and k not in expected)
     if extra:
         raise CheckpointError(
-            f"{path}: the file holds optimizer state that a {cls.__name__} does not have "
+            f"{path}: the file holds optimizer state that {cls.__name__} does not have "
             f"({', '.join(extra[:3])}{', …' if len(extra) > 3 else ''}); the file is damaged."
         )
     return optimizer, copies
