@@ -270,7 +270,7 @@ class _Archive:
         if declared > size:
             raise CheckpointError(
                 f"{path}: its directory declares {declared:,} bytes of arrays but the file has "
-                f"{size:,}; the file is damaged or truncated."
+                f"{size:,} bytes; the file is damaged or truncated."
             )
         self.headers = {info.filename[:-4]: self._header(info) for info in infos}
         self.meta = self._meta()

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -141,6 +142,21 @@ def test_a_checkpoint_whose_headers_claim_more_than_the_file_holds(tmp_path):
     )
 
 
+def test_a_checkpoint_whose_directory_claims_more_than_the_file_holds(tmp_path):
+    data = bytearray(_saved(tmp_path).read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the first entry of the central directory
+    data[entry + 20 : entry + 28] = (2**31).to_bytes(4, "little") * 2  # its two sizes: 2 GiB
+    bad = tmp_path / "claims.npz"
+    bad.write_bytes(bytes(data))
+    message = _refused(lambda: mv.load(bad), CheckpointError, "directory declares")
+    assert re.fullmatch(
+        re.escape(f"{bad}: its directory declares ")
+        + r"2,147,4\d\d,\d{3} bytes of arrays but the file has \d+,\d{3} bytes; "
+        r"the file is damaged or truncated\.",
+        message,
+    ), message
+
+
 def test_a_checkpoint_of_50000_members_is_refused_before_its_directory_is_read(
     tmp_path, monkeypatch
 ):
@@ -195,13 +211,31 @@ def test_metadata_too_deep_or_too_large_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"latent_dim": 1e6}, "latent_dim is 1000000.0, not a whole number ≥ 1"),
-        ({"latent_dim": 1e9}, "latent_dim is 1000000000.0, not a whole number ≥ 1"),
-        ({"input_dim": True}, "input_dim is True, not a whole number ≥ 1"),
-        ({"input_dim": 0}, "input_dim is 0, not a whole number ≥ 1"),
-        ({"hidden": [16.0]}, "hidden is [16.0], not a list of whole numbers ≥ 1"),
-        ({"beta": math.inf}, "beta is inf, not a finite number ≥ 0"),
-        ({"lam": -1}, "lam is -1, not a finite number > 0"),
+        (
+            {"latent_dim": 1e6},
+            "its architecture cannot be built: latent_dim is 1000000.0, not a whole number ≥ 1",
+        ),
+        (
+            {"latent_dim": 1e9},
+            "its architecture cannot be built: latent_dim is 1000000000.0, not a whole number ≥ 1",
+        ),
+        (
+            {"input_dim": True},
+            "its architecture cannot be built: input_dim is True, not a whole number ≥ 1",
+        ),
+        (
+            {"input_dim": 0},
+            "its architecture cannot be built: input_dim is 0, not a whole number ≥ 1",
+        ),
+        (
+            {"hidden": [16.0]},
+            "its architecture cannot be built: hidden is [16.0], not a list of whole numbers ≥ 1",
+        ),
+        (
+            {"beta": math.inf},
+            "its architecture cannot be built: beta is inf, not a finite number ≥ 0",
+        ),
+        ({"lam": -1}, "its architecture cannot be built: lam is -1, not a finite number > 0"),
     ],
     ids=["latent-1e6", "latent-1e9", "input-true", "input-0", "hidden-float", "beta-inf", "lam"],
 )
@@ -212,9 +246,7 @@ def test_architecture_numbers_are_checked_before_anything_is_built(tmp_path, cha
     )
     peak = _peak_bytes(lambda: _refused(lambda: mv.load(bad), CheckpointError, "architecture"))
     assert peak < 8 * MiB  # nothing the size of the claimed model was allocated
-    assert _refused(lambda: mv.load(bad), CheckpointError, "architecture") == (
-        f"{bad}: its architecture cannot be built: {message}."
-    )
+    assert _refused(lambda: mv.load(bad), CheckpointError, "architecture") == f"{bad}: {message}."
 
 
 @pytest.mark.parametrize("version", [0, -5, True, 1.0, "1", None])
@@ -230,15 +262,47 @@ def test_format_versions_that_no_minivae_writes_are_refused(tmp_path, version):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"t": 10**400}, "step count t=10000000000000000000… (401 characters)"),
-        ({"t": -1}, "step count t=-1; expected a whole number from 0 to 2**53"),
-        ({"t": 3.0}, "step count t=3.0; expected a whole number from 0 to 2**53"),
-        ({"eps": math.inf}, "eps=inf; expected a small positive number below 1"),
-        ({"eps": 0}, "eps=0; expected a small positive number below 1"),
-        ({"lr": math.nan}, "lr=nan; expected a positive finite number"),
-        ({"betas": [0.9, 1.0]}, "betas=[0.9, 1.0]; expected two numbers in [0, 1)"),
-        ({"amsgrad": True}, "unknown setting 'amsgrad'"),
-        ({"kind": "lbfgs"}, "unknown kind 'lbfgs'"),
+        (
+            {"t": 10**400},
+            "the optimizer settings in the file are damaged "
+            "(step count t=10000000000000000000… (401 characters); expected a whole number "
+            "from 0 to 2**53",
+        ),
+        (
+            {"t": -1},
+            "the optimizer settings in the file are damaged "
+            "(step count t=-1; expected a whole number from 0 to 2**53",
+        ),
+        (
+            {"t": 3.0},
+            "the optimizer settings in the file are damaged "
+            "(step count t=3.0; expected a whole number from 0 to 2**53",
+        ),
+        (
+            {"eps": math.inf},
+            "the optimizer settings in the file are damaged "
+            "(eps=inf; expected a small positive number below 1",
+        ),
+        (
+            {"eps": 0},
+            "the optimizer settings in the file are damaged "
+            "(eps=0; expected a small positive number below 1",
+        ),
+        (
+            {"lr": math.nan},
+            "the optimizer settings in the file are damaged "
+            "(lr=nan; expected a positive finite number",
+        ),
+        (
+            {"betas": [0.9, 1.0]},
+            "the optimizer settings in the file are damaged "
+            "(betas=[0.9, 1.0]; expected two numbers in [0, 1)",
+        ),
+        (
+            {"amsgrad": True},
+            "the optimizer settings in the file are damaged (unknown setting 'amsgrad'",
+        ),
+        ({"kind": "lbfgs"}, "the optimizer settings in the file are damaged (unknown kind 'lbfgs'"),
     ],
     ids=["t-huge", "t-negative", "t-float", "eps-inf", "eps-0", "lr-nan", "betas", "extra", "kind"],
 )
@@ -248,7 +312,7 @@ def test_damaged_optimizer_settings_are_refused(tmp_path, change, message):
         path, tmp_path / "o.npz", meta=lambda m: {**m, "optimizer": {**m["optimizer"], **change}}
     )
     got = _refused(lambda: mv.resume(bad), CheckpointError, "optimizer settings")
-    assert got.startswith(f"{bad}: the optimizer settings in the file are damaged ({message}")
+    assert got.startswith(f"{bad}: {message}")
 
 
 def test_sgd_momentum_from_a_file_is_checked(tmp_path):
@@ -480,7 +544,7 @@ def test_impossible_flags_are_refused_before_anything_is_created(tmp_path, capsy
     assert not out.exists()
 
 
-def test_a_negative_seed_is_refused_by_every_command(capsys, tmp_path):
+def test_bad_seeds_and_paths_are_refused_by_every_command(capsys, tmp_path):
     _flag_refused(capsys, ["sample", "x.npz", "--seed", "-1"], "argument --seed")
     _flag_refused(capsys, ["figures", "--seed", "-2", "--out", str(tmp_path)], "argument --seed")
     _flag_refused(
@@ -489,7 +553,9 @@ def test_a_negative_seed_is_refused_by_every_command(capsys, tmp_path):
     _flag_refused(capsys, ["sample", "x.npz", "--out", str(tmp_path)], "--out", "is a folder")
     out = tmp_path / "file"
     out.write_text("")
-    _flag_refused(capsys, ["train", *QUICK, "--out", str(out)], f"--out {out} is a file")
+    _flag_refused(
+        capsys, ["train", *QUICK, "--out", str(out)], f"--out {out} is a file, not a folder"
+    )
 
 
 def test_flags_that_contradict_the_resumed_checkpoint_are_refused(tmp_path, capsys):
@@ -672,8 +738,9 @@ def test_a_download_is_cut_at_the_most_its_file_can_be(tmp_path, monkeypatch):
             "the server sent more than",
         )
         assert message.startswith(f"could not download {fname} of mnist ({server.url}/mnist/")
-        assert ": the server sent more than 75,644 bytes, more than this file can be; the " in (
-            message
+        assert (
+            ": the server sent more than 75,644 bytes, more than this file can be; the download "
+            "was stopped); no unverified data was used" in message
         )
         assert server.sent < server.TOTAL  # not read to the end
         assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
