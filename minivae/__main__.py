@@ -338,6 +338,8 @@ def _check_resume_flags(args, model, optimizer):
         "activation": config["activation"],
         "lr": optimizer.hyperparameters().get("lr"),
     }
+    if args.beta is not None and stored["beta"] is None:
+        raise FlagError("--beta applies only to a VAE, and this checkpoint is of an autoencoder")
     for name, value in stored.items():
         given = getattr(args, name)
         if given is not None and given != value:
@@ -464,7 +466,6 @@ def cmd_train(args):
             f"--dataset {args.dataset} has images of {x.shape[1]} pixels but the checkpoint "
             f"{shlex.quote(args.resume)} is of a model for {model.config['input_dim']}"
         )
-    os.makedirs(args.out, exist_ok=True)  # only now: a refused command leaves nothing behind
     print(
         f"data: {args.dataset}, {len(x)} training and {len(x_test)} test images of "
         f"{x.shape[1]} pixels",
@@ -489,6 +490,7 @@ def cmd_train(args):
         optimizer = mv.Adam(model.parameters(), lr=settings["lr"])
         history = {}
     print(f"model: {model}", flush=True)
+    os.makedirs(args.out, exist_ok=True)  # only now: a refused command leaves nothing behind
     checkpoint = os.path.join(args.out, "model.npz")
     callbacks = [_PrintEpoch(), mv.SaveEachEpoch(checkpoint)]
     if args.warmup:
@@ -575,6 +577,8 @@ def cmd_figures(args):
 
     if args.data_dir is not None:
         _folder(args.data_dir, "--data-dir")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise FlagError(f"--out {shlex.quote(args.out)} is a file, not a folder")
     progress = not args.no_progress
     x, y = datasets.load("fashion-mnist", split="train", data_dir=args.data_dir, progress=progress)
     x_test, y_test = datasets.load(

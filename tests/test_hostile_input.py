@@ -556,6 +556,12 @@ def test_bad_seeds_and_paths_are_refused_by_every_command(capsys, tmp_path):
     _flag_refused(
         capsys, ["train", *QUICK, "--out", str(out)], f"--out {out} is a file, not a folder"
     )
+    _flag_refused(capsys, ["figures", "--out", str(out)], "--out", "is a file, not a folder")
+    # a model larger than any address space: one line, and no output folder
+    big = tmp_path / "big"
+    argv = ["train", *QUICK, "--hidden", str(10**15), "--out", str(big)]
+    _flag_refused(capsys, argv, "error: out of memory", status=1)
+    assert not big.exists()
 
 
 def test_flags_that_contradict_the_resumed_checkpoint_are_refused(tmp_path, capsys):
