@@ -16,7 +16,7 @@ save of the same target in a process that died mid-write (kill -9, power cut) le
 Loading reads within limits known before it reads anything: the archive may hold at most
 :data:`MAX_MEMBERS` arrays, stored uncompressed as :func:`save` writes them (so no small file can
 expand into a large one), each exactly as long as its ``.npy`` header says and all of them within
-the file's own size; the metadata is at most :data:`MAX_META_BYTES` of JSON nested at most
+the file's own size; the metadata is at most :data:`MAX_META_BYTES` of JSON (a save refuses more) nested at most
 :data:`MAX_META_DEPTH` deep. Every number in the metadata is checked as the constructor would
 check it, whole numbers being JSON integers; the architecture must account for the weights in
 the file before a model is built, and every array is checked (shape, dtype, finite values, Adam's
@@ -52,8 +52,10 @@ OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 MAX_MEMBERS = 4096
 """The most arrays a checkpoint may hold (a 100-layer VAE with Adam's state needs about 1,200)."""
-MAX_META_BYTES = 16 * 2**20
-"""The largest metadata (architecture, optimizer settings, history) read, in bytes."""
+MAX_META_BYTES = 64 * 2**20
+"""The largest metadata (architecture, optimizer settings, history) read or written, in bytes as
+stored: NumPy keeps 4 bytes per character, so about 16 million characters, the history of some
+80,000 epochs."""
 MAX_META_DEPTH = 8
 """The deepest nesting of lists and dicts allowed in the metadata (a checkpoint's is 3)."""
 MAX_STEPS = 2**53
@@ -98,6 +100,11 @@ def save(model, path, optimizer=None, history=None) -> str:
             )
         meta["history"] = history
     arrays["meta"] = np.array(json.dumps(meta))
+    if arrays["meta"].nbytes > MAX_META_BYTES:
+        raise CheckpointError(
+            f"Not saving {path}: its metadata would be {arrays['meta'].nbytes:,} bytes, more than "
+            f"the {MAX_META_BYTES:,} a checkpoint may hold (is the history that long?)."
+        )
 
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
@@ -195,7 +202,7 @@ def _short(value) -> str:
 class _Archive:
     """A checkpoint file opened for reading, its directory and every array's ``.npy`` header
     checked and its metadata parsed; arrays are read one at a time, on request, with
-    :meth:`array`. Any failure is a CheckpointError naming the file."""
+    :meth:`read`. Any failure is a CheckpointError naming the file."""
 
     def __init__(self, path):
         self.path = path
@@ -292,7 +299,7 @@ class _Archive:
                 f"{self.path} holds Python objects (pickled data); minivae checkpoints never do, "
                 "and unpickling can run arbitrary code, so it was not loaded."
             )
-        if start + math.prod(shape) * dtype.itemsize != info.file_size:
+        if min(shape, default=0) < 0 or start + math.prod(shape) * dtype.itemsize != info.file_size:
             raise CheckpointError(
                 f"{self.path}: {info.filename} declares shape {shape} of {dtype} but holds "
                 f"{info.file_size - start:,} bytes of data; the file is damaged."

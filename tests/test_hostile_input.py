@@ -175,7 +175,7 @@ def test_a_checkpoint_of_50000_members_is_refused_before_its_directory_is_read(
     )
 
 
-def test_metadata_too_deep_or_too_large_is_refused(tmp_path):
+def test_metadata_too_deep_or_too_large_is_refused(tmp_path, monkeypatch):
     path = _saved(tmp_path)
     deep = "[" * 100_000 + "]" * 100_000
     bad = tmp_path / "deep.npz"
@@ -190,18 +190,25 @@ def test_metadata_too_deep_or_too_large_is_refused(tmp_path):
         meta=lambda m: {**m, "history": {**m["history"], "beta": [[[[[[[1.0]]]]]]]}},
     )
     _refused(lambda: mv.resume(nested), CheckpointError, "nested more than 8 levels deep")
+    monkeypatch.setattr(checkpoint, "MAX_META_BYTES", MiB)  # 64 MiB unless changed
     big = tmp_path / "big.npz"
-    text = json.dumps({"format": "minivae-checkpoint", "pad": "x" * (4 * MiB)})
+    text = json.dumps({"format": "minivae-checkpoint", "pad": "x" * MiB})
     np.savez(big, **{**_arrays(path), "meta": np.array(text)})
     peak = _peak_bytes(
         lambda: _refused(
             lambda: mv.load(big),
             CheckpointError,
-            r"its metadata is 16,777,[0-9]{3} bytes, more than the 16,777,216 a minivae "
+            r"its metadata is 4,194,[0-9]{3} bytes, more than the 1,048,576 a minivae "
             r"checkpoint may hold; it was not read\.",
         )
     )
-    assert peak < 4 * MiB  # the 16 MiB of text were never read
+    assert peak < MiB  # the 4 MiB were never read
+    _refused(
+        lambda: mv.save(_model(), tmp_path / "s.npz", history={"epoch": list(range(1, 100_001))}),
+        CheckpointError,
+        r"Not saving .*s\.npz: its metadata would be [0-9,]+ bytes, more than the 1,048,576 a "
+        r"checkpoint may hold \(is the history that long\?\)\.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -755,7 +762,7 @@ def test_a_download_is_cut_at_the_most_its_file_can_be(tmp_path, monkeypatch):
 
 
 def test_the_limits_are_the_documented_ones():
-    assert checkpoint.MAX_MEMBERS == 4096 and checkpoint.MAX_META_BYTES == 16 * MiB
+    assert checkpoint.MAX_MEMBERS == 4096 and checkpoint.MAX_META_BYTES == 64 * MiB
     assert checkpoint.MAX_META_DEPTH == 8 and checkpoint.MAX_STEPS == 2**53
     assert datasets.MAX_IDX_DIMS == 4 and datasets.MAX_IDX_BYTES == 2**30
     assert datasets._gz_limit(10_008) == 75_644
