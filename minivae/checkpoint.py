@@ -16,11 +16,12 @@ save of the same target in a process that died mid-write (kill -9, power cut) le
 Loading reads within limits known before it reads anything: the archive may hold at most
 :data:`MAX_MEMBERS` arrays, stored uncompressed as :func:`save` writes them (so no small file can
 expand into a large one), each exactly as long as its ``.npy`` header says and all of them within
-the file's own size; the metadata is at most :data:`MAX_META_BYTES` of JSON (a save refuses more) nested at most
-:data:`MAX_META_DEPTH` deep. Every number in the metadata is checked as the constructor would
-check it, whole numbers being JSON integers; the architecture must account for the weights in
-the file before a model is built, and every array is checked (shape, dtype, finite values, Adam's
-``v`` ≥ 0) before any is copied, so a failed ``load(path, model=m)`` leaves ``m`` untouched.
+the file's own size; the metadata is at most :data:`MAX_META_BYTES` of JSON (a save refuses
+more) nested at most :data:`MAX_META_DEPTH` deep. Every number in the metadata is checked as the
+constructor would check it, whole numbers being JSON integers; the architecture must account for
+the weights in the file before a model is built, and every array is checked (shape, dtype, finite
+values, Adam's ``v`` ≥ 0) before any is copied, so a failed ``load(path, model=m)`` leaves ``m``
+untouched.
 
 Anything wrong with a file on loading — missing, truncated, damaged, not a checkpoint, of another
 architecture, holding NaN — is a :class:`CheckpointError` with one sentence naming the file.

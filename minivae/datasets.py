@@ -25,6 +25,12 @@ Where the data comes from:
 
 A download is written to a temporary file and only moved into the cache once its SHA-256
 matches, so a failed or tampered download never leaves a file that a later call would trust.
+
+Every read is bounded before it starts: a download stops as soon as it runs past the most its
+file can be (:data:`RAW_SIZES` plus gzip's overhead), a local ``.gz`` is inflated only up to its
+dataset file's size, and :func:`read_idx` reads at most :data:`MAX_IDX_DIMS` dimensions and only
+as much data as the header declares (and ``max_bytes`` allows), so a small file that would
+inflate to gigabytes is refused after a few bytes.
 """
 
 from __future__ import annotations
