@@ -461,11 +461,6 @@ def cmd_train(args):
         raise FlagError(
             f"--limit {args.limit} is more than the {len(x)} training images of {args.dataset}"
         )
-    if args.resume and x.shape[1] != model.config["input_dim"]:
-        raise FlagError(
-            f"--dataset {args.dataset} has images of {x.shape[1]} pixels but the checkpoint "
-            f"{shlex.quote(args.resume)} is of a model for {model.config['input_dim']}"
-        )
     print(
         f"data: {args.dataset}, {len(x)} training and {len(x_test)} test images of "
         f"{x.shape[1]} pixels",

@@ -211,6 +211,8 @@ class _Archive:
             raise CheckpointError(f"No checkpoint at {path}.")
         if os.path.isdir(path):
             raise CheckpointError(f"{path} is a folder, not a checkpoint file.")
+        if not os.path.isfile(path):  # a pipe or a device: no size known, maybe no end
+            raise CheckpointError(f"{path} is not a regular file, so not a checkpoint.")
         try:
             self.file = open(path, "rb")
         except OSError as err:

@@ -43,6 +43,7 @@ import io
 import logging
 import math
 import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -331,6 +332,8 @@ def read_idx(source, name=None, max_bytes=MAX_IDX_BYTES):
     else:
         label = name or str(source)
         try:
+            if not stat.S_ISREG(os.stat(source).st_mode):  # a folder, a pipe, a device
+                raise DatasetError(f"{label}: not a regular file, so not an IDX file.")
             stream = open(source, "rb")
         except OSError as err:
             raise DatasetError(f"{label}: cannot be read ({err.strerror or err}).") from None

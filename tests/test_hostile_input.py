@@ -605,6 +605,10 @@ def test_flags_that_contradict_the_resumed_checkpoint_are_refused(tmp_path, caps
     assert not out.exists()
     # the same options as the first run, plus --resume, carry on
     assert main(["train", *QUICK, "--lr", "1e-3", "--resume", str(ckpt), "--out", str(out)]) == 0
+    ae = tmp_path / "ae"
+    assert main(["train", *QUICK, "--model", "ae", "--out", str(ae)]) == 0
+    argv = ["train", *QUICK, "--resume", str(ae / "model.npz"), "--beta", "2", "--out", str(out)]
+    _flag_refused(capsys, argv, "--beta applies only to a VAE, and this checkpoint is of an")
 
 
 def test_the_ctrl_c_hint_pastes_into_a_shell_as_it_is(tmp_path, monkeypatch, capsys):
@@ -636,6 +640,19 @@ def test_the_ctrl_c_hint_pastes_into_a_shell_as_it_is(tmp_path, monkeypatch, cap
 
 def _idx_header(*dims):
     return bytes([0, 0, 8, len(dims)]) + np.array(dims, ">u4").tobytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_or_a_folder_is_not_read(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    assert _refused(lambda: datasets.read_idx(fifo), DatasetError, "regular") == (
+        f"{fifo}: not a regular file, so not an IDX file."
+    )
+    _refused(lambda: datasets.read_idx(tmp_path), DatasetError, "not a regular file")
+    assert _refused(lambda: mv.load(fifo), CheckpointError, "regular") == (
+        f"{fifo} is not a regular file, so not a checkpoint."
+    )
 
 
 def test_an_idx_header_with_255_dimensions_is_refused():
