@@ -533,6 +533,14 @@ def _load(path, backend_name=None, need_optimizer=False, into=None):
                 model = MODELS[kind](**build, seed=None)
             except (KeyError, TypeError, ValueError) as err:
                 raise CheckpointError(f"{path}: its architecture cannot be built: {err}") from None
+        unknown = sorted(
+            k for k in archive.headers if k != "meta" and not k.startswith(("param/", "optim/"))
+        )
+        if unknown:
+            raise CheckpointError(
+                f"{path} holds arrays that no minivae checkpoint has ({', '.join(unknown[:3])}"
+                f"{', …' if len(unknown) > 3 else ''}); the file is damaged or not a checkpoint."
+            )
         params = model.parameters()
         names = {f"param/{p.name}" for p in params}
         stored = {k for k in archive.headers if k.startswith("param/")}

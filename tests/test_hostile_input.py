@@ -351,6 +351,11 @@ def test_damaged_optimizer_buffers_are_refused(tmp_path):
     zeros = {"optim/velocity/mu_head.W": np.zeros_like(m)}
     extra = _rewrite(path, tmp_path / "extra.npz", **zeros)
     _refused(lambda: mv.resume(extra), CheckpointError, "optimizer state that Adam does not")
+    other = _rewrite(path, tmp_path / "other.npz", notes=np.zeros(3))
+    assert _refused(lambda: mv.load(other), CheckpointError, "no minivae checkpoint has") == (
+        f"{other} holds arrays that no minivae checkpoint has (notes); the file is damaged or "
+        "not a checkpoint."
+    )
 
 
 def test_a_resumed_optimizer_carries_on(tmp_path):
