@@ -11,8 +11,14 @@ each other rather than each one. The run also times the recipe's matrix products
 and backward, the same shapes, on the same batches): no implementation of this model in NumPy
 can take less than that.
 
+minivae runs twice, each in its own process: on its fast path (``mv.fast.Adam``, what
+``python -m minivae train`` uses) and on its teaching path (``mv.Adam``, what the lessons use).
+``--load N`` runs N CPU-bound processes beside the benchmark for the whole run, to see how each
+framework copes with a busy machine.
+
     pip install torch==2.13.0          # optional: without it, only minivae runs
-    python benchmarks/vae_vs_pytorch.py --data-dir ../shared/datasets/fashion-mnist --epochs 3
+    python benchmarks/vae_vs_pytorch.py --data-dir ../shared/datasets/fashion-mnist --epochs 9
+    python benchmarks/vae_vs_pytorch.py ... --epochs 5 --load 2      # with 2 competing processes
     python benchmarks/vae_vs_pytorch.py --device gpu --batch-size 1024 ...   # CuPy vs CUDA
 
 The printed table is what benchmarks/RESULTS.md records.
@@ -38,7 +44,22 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads, each")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--no-torch", action="store_true", help="time minivae alone")
+    parser.add_argument(
+        "--load", type=int, default=0, help="CPU-bound processes to run beside the benchmark"
+    )
+    parser.add_argument(
+        "--cupy-kernels",
+        action="store_true",
+        help="on the GPU, use the fast path's fused CuPy kernel (minivae.fast.CUPY_KERNELS)",
+    )
     return parser.parse_args(argv)
+
+
+def burn():
+    """A competing CPU-bound process: it computes until the benchmark ends it."""
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) % 2**31
 
 
 def peak_rss_mb() -> float:
@@ -48,15 +69,18 @@ def peak_rss_mb() -> float:
 
 
 class MinivaeRun:
-    name = "minivae"
+    """The recipe on minivae, on its fast path (mv.fast.Adam) or its teaching path (mv.Adam)."""
 
-    def __init__(self, x, x_test, args):
+    def __init__(self, x, x_test, args, path="fast"):
         import minivae as mv
+        from minivae import fast
 
         self.mv, self.args = mv, args
         self.model = mv.VAE(input_dim=784, hidden=[400], latent_dim=20, seed=args.seed)
         self.x, self.x_test = self.model.asarray(x), self.model.asarray(x_test)  # on the device
-        self.opt = mv.Adam(self.model.parameters(), lr=1e-3)
+        fast.CUPY_KERNELS = args.cupy_kernels
+        optimizer = fast.Adam if path == "fast" else mv.Adam
+        self.opt = optimizer(self.model.parameters(), lr=1e-3)
         self.history = {}
 
     def epoch(self):
@@ -234,8 +258,8 @@ def worker(kind, args, conn):
 
         torch.set_num_threads(args.threads)
         run = TorchRun(x, x_test, args) if kind == "pytorch" else TorchMatmulFloor(x, args)
-    elif kind == "minivae":
-        run = MinivaeRun(x, x_test, args)
+    elif kind.startswith("minivae"):
+        run = MinivaeRun(x, x_test, args, path=kind.split()[-1])
     else:
         run = MatmulFloor(x, args)
     conn.send("ready")
@@ -249,8 +273,8 @@ def worker(kind, args, conn):
             conn.send(run.test_loss())
         elif command == "peak":
             conn.send(peak_rss_mb())
-        elif command == "setup":  # how this process runs minivae's element-wise work
-            conn.send((mv.parallel.threads(), os.environ.get("OPENBLAS_THREAD_TIMEOUT")))
+        elif command == "setup":  # how this process runs the fast path's Adam
+            conn.send(run.opt.engine)
         else:
             return
 
@@ -268,7 +292,7 @@ def main(argv=None):
 
     import minivae as mv
 
-    kinds = ["minivae"]
+    kinds = ["minivae fast", "minivae teaching"]
     torch_version = None
     if not args.no_torch:
         try:
@@ -280,6 +304,9 @@ def main(argv=None):
             print("PyTorch is not installed (pip install torch==2.13.0): minivae only.")
     kinds.append("matmul floor")
     ctx = multiprocessing.get_context("spawn")
+    burners = [ctx.Process(target=burn, daemon=True) for _ in range(args.load)]
+    for b in burners:
+        b.start()
     conns = {}
     for kind in kinds:
         parent, child = ctx.Pipe()
@@ -304,13 +331,13 @@ def main(argv=None):
         "# full Fashion-MNIST: 60000 train / 10000 test images, 784-400-20, "
         f"Adam 1e-3, batch {args.batch_size}"
     )
-    if args.device == "cpu":
-        conns["minivae"].send("setup")
-        threads, timeout = conns["minivae"].recv()
-        print(
-            f"# minivae's process: Adam split over {threads} thread(s) (MINIVAE_THREADS); "
-            f"OPENBLAS_THREAD_TIMEOUT={timeout} (idle BLAS threads sleep after 2^{timeout} cycles)"
-        )
+    conns["minivae fast"].send("setup")
+    kernel = conns["minivae fast"].recv()
+    import numba
+
+    print(f"# minivae's fast path: Adam's update by {kernel} (numba {numba.__version__})")
+    if args.load:
+        print(f"# {args.load} competing CPU-bound process(es) ran beside the benchmark throughout")
     seconds = {kind: [] for kind in kinds}
     losses = {kind: [] for kind in kinds if "floor" not in kind}
     for epoch in range(1, args.epochs + 1):
@@ -328,6 +355,8 @@ def main(argv=None):
         conn.send("peak")
         peaks[kind] = conn.recv()
         conn.send("stop")
+    for b in burners:
+        b.terminate()
 
     med = {kind: statistics.median(s) for kind, s in seconds.items()}
     print()
@@ -350,13 +379,18 @@ def main(argv=None):
         if kind in med:
             print(f"| {label} | {med[kind]:.2f} | {peaks[kind]:.0f} MB |" + " |" * args.epochs)
     print()
-    if "pytorch" in losses:
-        gap = losses["minivae"][-1] - losses["pytorch"][-1]
+    for path in ("fast", "teaching"):
+        mine = f"minivae {path}"
+        if "pytorch" in losses:
+            gap = losses[mine][-1] - losses["pytorch"][-1]
+            print(
+                f"speed ratio minivae ({path} path) / PyTorch: {med[mine] / med['pytorch']:.2f};  "
+                f"test-loss gap after {args.epochs} epochs: {gap:+.2f} nats (minivae − PyTorch)"
+            )
         print(
-            f"speed ratio minivae / PyTorch: {med['minivae'] / med['pytorch']:.2f};  test-loss "
-            f"gap after {args.epochs} epochs: {gap:+.2f} nats (minivae − PyTorch)"
+            f"minivae ({path} path) / NumPy matrix-product floor: "
+            f"{med[mine] / med['matmul floor']:.2f}"
         )
-    print(f"minivae / NumPy matrix-product floor: {med['minivae'] / med['matmul floor']:.2f}")
     if "pytorch" in losses:
         print(
             f"PyTorch / its own matrix-product floor: "

@@ -6,20 +6,6 @@ terms = model.loss(x); model.backward()
 opt = mv.Adam(model.parameters(), lr=1e-3); opt.step(); model.zero_grad()
 """
 
-import os as _os
-import sys as _sys
-
-# NumPy's matrix products run in OpenBLAS, whose idle threads keep spinning for about 0.1 s after
-# each product before they sleep, and hold a core all that time. A training step alternates
-# products with element-wise work that minivae splits over the cores (see minivae.parallel), so
-# we ask them to sleep after 2¹⁹ clock cycles (a fraction of a millisecond) instead: the spin
-# still bridges the short gaps between the products of one pass. OpenBLAS reads this once, when
-# NumPy loads it, so it only takes effect when minivae is imported before NumPy (as
-# ``python -m minivae`` does), and a value already set is kept.
-_blas_set_up = "numpy" not in _sys.modules or "OPENBLAS_THREAD_TIMEOUT" in _os.environ
-if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "19")
-
 from . import (
     backend,
     checkpoint,
@@ -28,7 +14,6 @@ from . import (
     gradcheck,
     losses,
     nn,
-    parallel,
     sampling,
     train,
     validate,
@@ -45,12 +30,9 @@ from .backend import (
 )
 from .checkpoint import load, resume, save
 from .models import VAE, Autoencoder, Classifier, LossTerms
-from .optim import SGD, Adam
+from .optim import SGD, Adam, ReplacedArrayError
 from .train import KLWarmup, NonFiniteLossError, SaveEachEpoch, fit
 from .validate import InputError
-
-# Imported after NumPy, OpenBLAS's threads spin on the other cores: then split only if asked to.
-parallel.SPLIT_BY_DEFAULT = _blas_set_up
 
 __version__ = "0.1.0"
 
@@ -63,6 +45,7 @@ __all__ = [
     "KLWarmup",
     "LossTerms",
     "NonFiniteLossError",
+    "ReplacedArrayError",
     "SGD",
     "SaveEachEpoch",
     "VAE",
@@ -73,13 +56,13 @@ __all__ = [
     "checkpoint",
     "datasets",
     "evaluate",
+    "fast",
     "fit",
     "get_backend",
     "gradcheck",
     "load",
     "losses",
     "nn",
-    "parallel",
     "plots",
     "resume",
     "rng",
@@ -97,8 +80,8 @@ def __getattr__(name):
     # mv.xp always reads the *current* namespace, which set_backend changes.
     if name == "xp":
         return backend.xp
-    if name == "plots":  # imported on first use: it brings in matplotlib
+    if name in ("plots", "fast"):  # imported on first use: they bring in matplotlib, numba
         import importlib
 
-        return importlib.import_module(".plots", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'minivae' has no attribute {name!r}")

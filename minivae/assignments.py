@@ -305,8 +305,15 @@ def _check_linear_backward(mv) -> str:
     x, dout = rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
     W, b = np.array(layer.W.data, dtype=np.float64), np.array(layer.b.data, dtype=np.float64)
     layer.zero_grad()
+    grads = {"W": layer.W.grad, "b": layer.b.grad}
     layer(x)
     dx = _host(layer.backward(dout))
+    for attr, grad in grads.items():
+        if getattr(layer, attr).grad is not grad:
+            raise AssertionError(
+                f"Linear.backward gives {attr} a new gradient array (self.{attr}.grad = ...); "
+                f"add into the one it has in place: self.{attr}.grad += ..."
+            )
 
     def F():
         return float(np.sum((x @ W + b) * dout))
@@ -316,7 +323,7 @@ def _check_linear_backward(mv) -> str:
     detail = _gradient_verdict("Linear.backward", {k: _rel(got[k], num[k]) for k in num})
     layer(x)
     layer.backward(dout)
-    if _rel(_host(layer.W.grad), 2 * num["dL/dW"]) > 1e-6:
+    if not _rel(_host(layer.W.grad), 2 * num["dL/dW"]) <= 1e-6:
         raise AssertionError(
             "Linear.backward must add into W.grad (+=), not overwrite it: after two backward "
             "calls without zero_grad the gradient should be twice as large"
@@ -396,7 +403,7 @@ def _check_adam_step(mv) -> str:
             theta[i] = theta[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
         for i, p in enumerate(params):
             err = _rel(_host(p.data) - start[i], theta[i] - start[i])
-            if err > 1e-9:
+            if not err <= 1e-9:  # NaN too
                 raise AssertionError(
                     f"Adam: after step {t} the parameters differ from Adam's update, "
                     f"relative error {err:.2e} in the change of p{i}"

@@ -166,14 +166,6 @@ def namespace(x):
         return ns
 
 
-def out_to(ns, buffer) -> dict:
-    """``{"out": buffer}`` where namespace ``ns`` lets an operation write into an existing array
-    (NumPy and CuPy do: ``xp.sqrt(v, out=buffer)``), else ``{}`` (the Array API standard has no
-    ``out=``: the operation then returns a new array). Use as ``xp.sqrt(v, **out_to(xp, buf))``
-    and keep what it returns."""
-    return {"out": buffer} if ns.__name__.endswith(("numpy", "cupy")) else {}
-
-
 def asarray(a, dtype=None, namespace=None):
     """Put ``a`` (a NumPy array, list or array of another backend) on the active backend."""
     ns = namespace or xp

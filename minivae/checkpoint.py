@@ -84,7 +84,9 @@ def save(model, path, optimizer=None, history=None) -> str:
     arrays = {f"param/{p.name}": backend.asnumpy(p.data) for p in model.parameters()}
     meta = {"format": FORMAT, "version": VERSION, "config": model.config}
     if optimizer is not None:
-        kind = {Adam: "adam", SGD: "sgd"}.get(type(optimizer))
+        kind = (
+            "adam" if isinstance(optimizer, Adam) else "sgd" if isinstance(optimizer, SGD) else None
+        )
         if kind is None:
             raise CheckpointError(
                 f"Only Adam and SGD optimizers can be saved, not a {type(optimizer).__name__}."

@@ -139,17 +139,52 @@ def check_gradient(name: str, f, x, grad, tol: float = 1e-6) -> None:
     _ok(name, f"relative error {err:.1e}")
 
 
+def _kept_and_added(name: str, module, x) -> None:
+    """Fail unless backward adds into each parameter's own gradient array: the same array after
+    backward (not a new one, ``self.W.grad = ...``), twice as large after two calls."""
+    xp = backend.namespace(x)
+    params = list(module.named_parameters())
+    arrays = [(p.data, p.grad) for _, p in params]
+    module.zero_grad()
+    out = module(x)
+    dout = xp.ones_like(out)
+    if module.backward(dout) is None:
+        raise ExerciseFailed(f"{name}: backward returned None — it must return dL/dx.")
+    for (key, p), (data, grad) in zip(params, arrays):
+        attr = key.rsplit(".", 1)[-1]
+        if p.grad is not grad:
+            raise ExerciseFailed(
+                f"{name}: backward gave {attr} a new gradient array (`self.{attr}.grad = ...`). "
+                f"The optimizer keeps the array it was given, so add into that one in place: "
+                f"`self.{attr}.grad += ...`."
+            )
+        if p.data is not data:
+            raise ExerciseFailed(
+                f"{name}: backward replaced the values of {attr} (`self.{attr}.data = ...`); "
+                "backward only computes gradients, the optimizer changes the values."
+            )
+    once = [np.array(_host(name, p.grad, "a gradient"), copy=True) for _, p in params]
+    module.backward(dout)
+    for (key, p), first in zip(params, once):
+        attr = key.rsplit(".", 1)[-1]
+        twice = _host(name, p.grad, "a gradient")
+        if np.any(first != 0) and np.allclose(twice, first, rtol=1e-9, atol=0.0):
+            raise ExerciseFailed(
+                f"{name}: after two backward calls without zero_grad, {attr}.grad is what one "
+                f"call gives: backward overwrites it. Gradients from every use of a layer must "
+                f"add up: write `self.{attr}.grad += ...`, not `self.{attr}.grad[...] = ...`."
+            )
+    module.zero_grad()
+
+
 def check_module(name: str, module, x, tol: float = 1e-6) -> None:
-    """Pass when ``module.backward`` is right for the input and every parameter.
+    """Pass when ``module.backward`` is right for the input and every parameter, and adds its
+    gradients in place into each parameter's own ``grad`` array.
 
     The scalar checked is F = Σ module(x)·dout for a fixed random dout (see
     :func:`minivae.gradcheck.module_errors`). Build the module and ``x`` in float64.
     """
-    xp = backend.namespace(x)
-    module.zero_grad()
-    out = module(x)
-    if module.backward(xp.ones_like(out)) is None:
-        raise ExerciseFailed(f"{name}: backward returned None — it must return dL/dx.")
+    _kept_and_added(name, module, x)
     errors = gradcheck.module_errors(module, x)
     worst = max(errors, key=lambda k: errors[k] if errors[k] == errors[k] else float("inf"))
     err = errors[worst]

@@ -29,15 +29,12 @@ __all__ = [
 def bernoulli_log_prob(logits, x):
     """log p(x | z) under a Bernoulli decoder, one value per example (shape (B,)).
 
-    log p = Σ_pixels [x·l − log(1 + eˡ)], with log(1 + eˡ) = max(l, 0) + log(1 + e^(−|l|)).
+    log p = Σ_pixels [x·l − log(1 + eˡ)], with log(1 + eˡ) = max(l, 0) + log(1 + e^(−|l|)): the
+    same number, but e^(−|l|) ≤ 1 never overflows where eˡ would (l > 88 in float32).
     """
     xp = backend.namespace(logits)
-    nll = xp.abs(logits)  # one array, updated in place, holds each step's result:
-    nll *= -1.0  # −|l|
-    nll = xp.log1p(xp.exp(nll))  # log(1 + e^(−|l|))
-    nll += xp.maximum(logits, 0.0)  # log(1 + eˡ)
-    nll -= x * logits  # log(1 + eˡ) − x·l, the negative log-likelihood of each pixel
-    return -xp.sum(nll, axis=1)
+    softplus = xp.maximum(logits, 0.0) + xp.log1p(xp.exp(-xp.abs(logits)))  # log(1 + eˡ)
+    return xp.sum(x * logits - softplus, axis=1)
 
 
 def gaussian_log_prob(x_mean, x, lam: float = 0.5):
@@ -62,9 +59,7 @@ def bernoulli_nll(logits, x):
     xp = backend.namespace(logits)
     B = logits.shape[0]
     value = -xp.sum(bernoulli_log_prob(logits, x)) / B
-    dlogits = sigmoid(logits)
-    dlogits -= x
-    dlogits *= 1.0 / B
+    dlogits = (sigmoid(logits) - x) / B
     return value, dlogits
 
 

@@ -29,7 +29,6 @@ __all__ = [
     "Softplus",
     "Tanh",
     "activation",
-    "flatten_parameters",
     "mlp",
     "sigmoid",
 ]
@@ -56,32 +55,6 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.data.dtype})"
-
-
-def flatten_parameters(parameters):
-    """Move the parameters into two flat 1-D arrays, one for the values and one for the gradients.
-
-    Each ``Parameter``'s ``data`` and ``grad`` become reshaped *views* into them, so layers use
-    them exactly as before while an optimizer updates every parameter at once with a handful of
-    whole-vector operations (one ``m *= β₁`` instead of one per layer). Values and gradients are
-    kept. Returns ``(data, grad)``: the two flat arrays.
-    """
-    params = list(parameters)
-    xp = backend.namespace(params[0].data)
-    dtypes = {p.data.dtype for p in params}
-    if len(dtypes) > 1:
-        raise ValueError(f"All parameters must have one dtype to share a buffer, got {dtypes}.")
-    sizes = [math.prod(p.shape) for p in params]
-    data = xp.zeros((sum(sizes),), dtype=params[0].data.dtype)
-    grad = xp.zeros_like(data)
-    start = 0
-    for p, size in zip(params, sizes):
-        data[start : start + size] = xp.reshape(p.data, (-1,))
-        grad[start : start + size] = xp.reshape(p.grad, (-1,))
-        p.data = xp.reshape(data[start : start + size], p.shape)
-        p.grad = xp.reshape(grad[start : start + size], p.shape)
-        start += size
-    return data, grad
 
 
 class Module:
@@ -172,15 +145,13 @@ class Linear(Module):
                 f"shape (batch, {self.in_dim}), got {tuple(x.shape)}."
             )
         self.cache = x
-        y = x @ self.W.data
-        y += self.b.data  # in place: one (batch, out_dim) array per call instead of two
-        return y
+        return x @ self.W.data + self.b.data
 
     def backward(self, dout, input_grad: bool = True):
         """y = x·W + b  ⇒  dL/dW = xᵀ·dout,  dL/db = Σ_batch dout,  dL/dx = dout·Wᵀ.
 
-        ``input_grad=False`` skips dL/dx and returns None: the first layer of an encoder needs
-        no gradient for the data, and dout·Wᵀ is as costly as the other two matrix products.
+        ``input_grad=False`` skips dL/dx and returns None: nothing upstream of the data learns, so
+        the first layer of an encoder has no use for dL/dx (and dout·Wᵀ is a whole matrix product).
         """
         ### BEGIN SOLUTION
         x = self.cache
@@ -195,11 +166,8 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """y = max(x, 0), applied element-wise.
-
-    Computed as x · m with the 0/1 mask m = [x > 0] kept for the backward pass: a multiplication
-    by a mask is several times faster in NumPy than ``where`` or ``maximum``.
-    """
+    """y = max(x, 0) = x · [x > 0], applied element-wise; the 0/1 mask [x > 0] is kept for
+    the backward pass."""
 
     def forward(self, x):
         self.cache = mask = backend.namespace(x).astype(x > 0, x.dtype)

@@ -6,27 +6,36 @@
     model.backward()
     opt.step()
     model.zero_grad()        # or opt.zero_grad()
+
+An optimizer loops over its parameters and applies its rule to one parameter's arrays at a time
+(``update``), exactly as the papers write it. Each parameter owns its arrays for good: layers add
+into ``p.grad`` in place (``+=``) and values change in place (``p.data[...] = new``), so that the
+optimizer, the model and anything else holding the arrays always see the same numbers. A step
+refuses to run when a parameter was given a new array, and says what to write instead.
 """
 
 from __future__ import annotations
 
 import math
 
-from . import backend, parallel
-from .nn import Module, Parameter, flatten_parameters
+from . import backend
+from .nn import Module, Parameter
 
-__all__ = ["Adam", "SGD", "Optimizer"]
+__all__ = ["Adam", "SGD", "Optimizer", "ReplacedArrayError"]
+
+
+class ReplacedArrayError(RuntimeError):
+    """A parameter's ``data`` or ``grad`` was replaced by a new array after the optimizer was
+    made; the message names the parameter and says what to write instead."""
+
+
+# The one other way a parameter gets new arrays: the fast path moving it into a flat buffer.
+_MOVED = " (If a mv.fast.Adam made after this optimizer moved it, train with that one.)"
 
 
 class Optimizer:
-    """Holds the parameters and the learning rate; subclasses write ``step``.
-
-    On creation the optimizer moves its parameters into one flat buffer (see
-    :func:`minivae.nn.flatten_parameters`): ``flat_data`` holds every parameter's values and
-    ``flat_grad`` every gradient, each ``Parameter`` being a view into them. A step is then a few
-    operations on whole vectors (about 650,000 numbers for the 784-400-20 VAE) rather than a loop
-    of small ones per layer, which is what makes it cheap in NumPy.
-    """
+    """Holds the parameters and the learning rate; subclasses write ``step``, a loop over the
+    parameters, and ``update``, the rule for one parameter's arrays."""
 
     def __init__(self, parameters, lr: float):
         if isinstance(parameters, Module) or not hasattr(parameters, "__iter__"):
@@ -45,36 +54,47 @@ class Optimizer:
             raise ValueError(f"The learning rate must be a positive number, got {lr!r}.")
         self.lr = float(lr)
         self.t = 0  # steps taken so far
-        self.flat_data, self.flat_grad = flatten_parameters(self.params)
-        self._views = [p.data for p in self.params]
-        self.xp = backend.namespace(self.flat_data)
+        self.remember_arrays()
 
     def zero_grad(self):
-        """Set every gradient to zero: one fill of the flat gradient buffer."""
-        self.flat_grad[...] = 0
+        """Set every gradient to zero, in place."""
+        for p in self.params:
+            p.zero_grad()
 
     def step(self):
         raise NotImplementedError
 
     def _zeros(self):
-        """A flat buffer of zeros like the parameters, and its per-parameter views."""
-        flat = self.xp.zeros_like(self.flat_data)
-        views, start = [], 0
-        for p in self.params:
-            size = math.prod(p.shape)
-            views.append(self.xp.reshape(flat[start : start + size], p.shape))
-            start += size
-        return flat, views
+        """One array of zeros shaped like each parameter (for running state such as m, v)."""
+        return [backend.namespace(p.data).zeros_like(p.data) for p in self.params]
 
-    def _check_parameters(self):
-        """Refuse to step if a parameter's array was replaced (``p.data = ...``): the update would
-        go to the flat buffer and never reach the new array."""
-        for p, view in zip(self.params, self._views):
-            if p.data is not view:
-                raise RuntimeError(
-                    f"Parameter {p.name or '?'} was given a new array after the optimizer was "
-                    "made, so this optimizer no longer updates it. Change values in place "
-                    "(p.data[...] = new) or make the optimizer after the change."
+    # -- every parameter keeps its arrays -----------------------------------------------------
+    def remember_arrays(self):
+        """Note which arrays each parameter holds now; ``step`` checks they are still the same."""
+        self._arrays = [(p.data, p.grad) for p in self.params]
+
+    def check_arrays(self):
+        """Refuse to step when a parameter's ``data`` or ``grad`` is a new array.
+
+        A new ``grad`` means some backward pass wrote ``p.grad = ...`` where it must add in place
+        (``p.grad += ...``): gradients from two uses of a layer would no longer add up, and code
+        that holds the old array (a fast optimizer's flat buffer, a gradient clipper) would never
+        see them. A new ``data`` cuts the parameter off from everything that holds its values.
+        """
+        for p, (data, grad) in zip(self.params, self._arrays):
+            if p.grad is not grad:
+                raise ReplacedArrayError(
+                    f"Parameter {p.name or '?'} was given a new gradient array (p.grad = ...) "
+                    "after the optimizer was made, so the gradient must be added in place: "
+                    "write `self.W.grad += x.T @ dout`, not `self.W.grad = ...`, in backward."
+                    + _MOVED
+                )
+            if p.data is not data:
+                raise ReplacedArrayError(
+                    f"Parameter {p.name or '?'} was given a new data array (p.data = ...) after "
+                    "the optimizer was made, so the optimizer no longer updates the array the "
+                    "model uses: change values in place (p.data[...] = new), or make the "
+                    "optimizer after the change." + _MOVED
                 )
 
     # -- state, for checkpoints and for rolling back a step that went bad ---------------------
@@ -99,7 +119,7 @@ class SGD(Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
         self.momentum = float(momentum)
-        self.flat_velocity, self.velocity = self._zeros()
+        self.velocity = self._zeros()
 
     def hyperparameters(self):
         return {"lr": self.lr, "momentum": self.momentum}
@@ -108,16 +128,17 @@ class SGD(Optimizer):
         return {"velocity": self.velocity}
 
     def step(self):
-        self._check_parameters()
+        """One update of every parameter, in turn."""
+        self.check_arrays()
         self.t += 1
-        self.update(self.flat_data, self.flat_grad, self.flat_velocity)
+        for p, v in zip(self.params, self.velocity):
+            self.update(p.data, p.grad, v)
 
     def update(self, theta, g, v):
-        """The rule, in place, on the parameters θ, their gradient g and the velocity v (the flat
-        buffers: every parameter at once)."""
+        """The rule, in place, on one parameter θ, its gradient g and its velocity v."""
         v *= self.momentum
-        v += g
-        theta -= self.lr * v
+        v += g  # v ← μ·v + g
+        theta -= self.lr * v  # θ ← θ − lr·v
 
 
 class Adam(Optimizer):
@@ -128,8 +149,7 @@ class Adam(Optimizer):
         m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)   undo the pull towards 0 of m, v starting at 0
         θ ← θ − lr · m̂ / (√v̂ + ε)
 
-    t counts the steps taken, starting at 1 for the first step. Every line runs once on the flat
-    buffers (all parameters together), in place where it can, so no per-layer loop is needed.
+    t counts the steps taken, starting at 1 for the first step.
     """
 
     def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
@@ -140,13 +160,11 @@ class Adam(Optimizer):
             raise ValueError(f"Adam's betas must be two numbers (β₁, β₂), got {betas!r}.") from None
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam's betas must be in [0, 1), got {tuple(betas)}.")
-        if not eps > 0:
+        if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
             raise ValueError(f"Adam's eps must be a small positive number, got {eps}.")
         self.eps = float(eps)
-        self.flat_m, self.m = self._zeros()
-        self.flat_v, self.v = self._zeros()
-        # Room for the step's intermediate results, made once: a step then allocates nothing.
-        self.scratch = self.xp.empty_like(self.flat_data)
+        self.m = self._zeros()  # one running mean of the gradient per parameter
+        self.v = self._zeros()  # and one of its square
 
     def hyperparameters(self):
         return {"lr": self.lr, "betas": [self.beta1, self.beta2], "eps": self.eps}
@@ -155,40 +173,23 @@ class Adam(Optimizer):
         return {"m": self.m, "v": self.v}
 
     def step(self):
-        self._check_parameters()
+        """One update of every parameter, in turn (t counts the steps: 1 for the first)."""
+        self.check_arrays()
         self.t += 1
-        flat = (self.flat_data, self.flat_grad, self.flat_m, self.flat_v, self.scratch)
-        # Each number's update involves only that number, so on the CPU the vectors are cut in
-        # one piece per core and the pieces updated at once (see minivae.parallel).
-        parallel.run(
-            lambda piece: self.update(*(a[piece] for a in flat)),
-            parallel.pieces(self.flat_data.shape[0], self.xp),
-        )
+        for p, m, v in zip(self.params, self.m, self.v):
+            self.update(p.data, p.grad, m, v)
 
-    def update(self, theta, g, m, v, scratch):
-        """The rule, in place, on the parameters θ, their gradient g and the running means m, v
-        (the flat buffers: every parameter at once, or a piece of them), for step number
-        ``self.t``. ``scratch`` is spare room of the same size for intermediate results: writing
-        them there (``out=scratch``) rather than into new arrays saves making and filling a
-        fresh 2.6 MB array for each, a dozen times a step for the 784-400-20 VAE."""
+    def update(self, theta, g, m, v):
+        """The rule, in place, on one parameter θ, its gradient g and its running means m and v,
+        for step number ``self.t`` (1 for the first step)."""
+        xp = backend.namespace(theta)
         b1, b2 = self.beta1, self.beta2
-        correction1 = 1.0 - b1**self.t
-        correction2 = 1.0 - b2**self.t
         ### BEGIN SOLUTION
-        xp = self.xp
-        out = backend.out_to(xp, scratch)  # write into scratch, not a new array (NumPy, CuPy)
         m *= b1
-        m += xp.multiply(g, 1.0 - b1, **out)  # m ← β₁·m + (1 − β₁)·g
-        g2 = xp.multiply(g, g, **out)
-        g2 *= 1.0 - b2
+        m += (1.0 - b1) * g  # m ← β₁·m + (1 − β₁)·g
         v *= b2
-        v += g2  # v ← β₂·v + (1 − β₂)·g²
-        # m̂ / (√v̂ + ε) = m / (√v + ε·√c₂) · √c₂ / c₁  with c = 1 − βᵗ: the two corrections
-        # become scalars, so no m̂ or v̂ array is ever made.
-        root_c2 = math.sqrt(correction2)
-        step = xp.sqrt(v, **out)
-        step += self.eps * root_c2
-        step = xp.divide(m, step, **out)
-        step *= self.lr * root_c2 / correction1
-        theta -= step
+        v += (1.0 - b2) * g * g  # v ← β₂·v + (1 − β₂)·g²
+        m_hat = m / (1.0 - b1**self.t)
+        v_hat = v / (1.0 - b2**self.t)
+        theta -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # θ ← θ − lr·m̂/(√v̂ + ε)
         ### END SOLUTION

@@ -271,3 +271,46 @@ def test_grade_refuses_bad_input_with_one_line(tmp_path):
         assert proc.returncode != 0, args
         assert len(proc.stderr.strip().split("\n")) == 1, proc.stderr
         assert "error" in proc.stderr
+
+
+REBINDING_AND_OFF_BY_ONE = '''
+
+def _rebinding_backward(self, dout, input_grad=True):
+    """A planted mistake: new gradient arrays instead of adding into the parameter's own."""
+    x = self.cache
+    self.W.grad = self.W.grad + x.T @ dout
+    self.b.grad = self.b.grad + dout.sum(axis=0)
+    return dout @ self.W.data.T if input_grad else None
+
+
+def _off_by_one_update(self, theta, g, m, v):
+    """A planted mistake: the bias correction of step t − 1 (0 at the first step: NaN)."""
+    import numpy as np
+
+    t = self.t - 1
+    m *= self.beta1
+    m += (1.0 - self.beta1) * g
+    v *= self.beta2
+    v += (1.0 - self.beta2) * g * g
+    with np.errstate(all="ignore"):
+        theta -= self.lr * (m / (1 - self.beta1**t)) / (np.sqrt(v / (1 - self.beta2**t)) + self.eps)
+'''
+
+
+def test_grade_refuses_a_rebound_gradient_and_a_nan_adam(editions, tmp_path):
+    _, key = editions
+    folder = tmp_path / "planted"
+    shutil.copytree(key, folder)
+    with open(folder / "minivae" / "nn.py", "a") as f:
+        f.write(REBINDING_AND_OFF_BY_ONE + "\n\nLinear.backward = _rebinding_backward\n")
+    with open(folder / "minivae" / "optim.py", "a") as f:
+        f.write(REBINDING_AND_OFF_BY_ONE + "\n\nAdam.update = _off_by_one_update\n")
+    scores, out = grade(folder, tmp_path, "library")
+    linear, adam = scores["library linear_backward"], scores["library adam_step"]
+    assert linear["earned"] == 0 < linear["possible"]
+    assert "gives W a new gradient array" in linear["detail"]
+    assert "self.W.grad += ..." in linear["detail"]
+    assert adam["earned"] == 0 < adam["possible"]
+    assert "relative error nan" in adam["detail"]
+    others = [s for name, s in scores.items() if name not in (linear["name"], adam["name"])]
+    assert others and all(s["earned"] == s["possible"] for s in others)

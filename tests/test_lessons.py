@@ -181,3 +181,46 @@ def test_checks_pass_quietly_and_fail_with_what_is_wrong(capsys):
 
     with pytest.raises(AssertionError, match="relative error 3.33e-01"):
         checks.check_module("wrong tanh", WrongTanh(), x)
+
+
+def _linear_backwards():
+    """Linear.backward as students really write it wrong: right numbers, wrong arrays."""
+
+    def rebinds_sum(self, dout, input_grad=True):
+        self.W.grad = self.W.grad + self.cache.T @ dout
+        self.b.grad = self.b.grad + dout.sum(axis=0)
+        return dout @ self.W.data.T
+
+    def rebinds_product(self, dout, input_grad=True):
+        self.W.grad = self.cache.T @ dout
+        self.b.grad = dout.sum(axis=0)
+        return dout @ self.W.data.T
+
+    def overwrites(self, dout, input_grad=True):
+        self.W.grad[...] = self.cache.T @ dout
+        self.b.grad[...] = dout.sum(axis=0)
+        return dout @ self.W.data.T
+
+    return [
+        (rebinds_sum, "backward gave W a new gradient array (`self.W.grad = ...`)"),
+        (rebinds_product, "backward gave W a new gradient array"),
+        (overwrites, "backward overwrites it"),
+    ]
+
+
+@pytest.mark.parametrize("wrong, words", _linear_backwards(), ids=["=+", "=", "[...]="])
+def test_lesson_1_exercise_3_check_refuses_a_linear_backward_that_does_not_add_in_place(
+    monkeypatch, wrong, words
+):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import checks
+
+    nb = nbformat.read(LESSONS_DIR / "01_layers_by_hand.ipynb", as_version=4)
+    cell = next(
+        c for c in nb.cells if 'check_module(\n    "minivae\'s Linear.backward"' in c.source
+    )
+    monkeypatch.setattr(mv.nn.Linear, "backward", wrong)
+    with pytest.raises(checks.ExerciseFailed, match=re.escape(words)):
+        exec(cell.source, {"mv": mv, "np": np, "checks": checks})

@@ -73,28 +73,51 @@ def test_adam_counts_its_steps():
 
 
 @pytest.mark.parametrize("make", [mv.Adam, lambda ps: mv.SGD(ps, momentum=0.5)])
-def test_updates_are_in_place_in_one_flat_buffer_and_keep_the_dtype(make):
+def test_each_parameter_keeps_its_own_arrays_updated_in_place_in_its_dtype(make):
     ps = [Parameter(np.ones((2, 3), dtype=np.float32)), Parameter(np.full(4, 2.0, np.float32))]
+    arrays = [(p.data, p.grad) for p in ps]
     ps[0].grad[...] = 0.5
     opt = make(ps)
-    views = [p.data for p in ps]
-    assert np.shares_memory(ps[0].data, opt.flat_data)  # each parameter is a view
-    assert np.shares_memory(ps[1].grad, opt.flat_grad)
-    assert float(ps[0].grad[0, 0]) == 0.5  # values and gradients survive the move
-    np.testing.assert_array_equal(ps[1].data, 2.0)
     opt.step()
-    assert all(p.data is v for p, v in zip(ps, views)) and ps[0].data.dtype == np.float32
+    assert all(p.data is d and p.grad is g for p, (d, g) in zip(ps, arrays))
+    assert ps[0].data.dtype == np.float32
     assert float(ps[0].data[0, 0]) < 1.0 and float(ps[1].data[0]) == 2.0  # only ps[0] had a grad
+    assert not any(np.shares_memory(ps[0].data, a) for b in opt.buffers().values() for a in b)
     opt.zero_grad()
-    assert not np.any(ps[0].grad)
+    assert not np.any(ps[0].grad) and ps[0].grad is arrays[0][1]
 
 
 def test_replacing_a_parameter_array_is_caught_at_the_next_step():
     p = Parameter(np.ones(3, dtype=np.float32), name="encoder.0.W")
     opt = mv.Adam([p])
     p.data = np.zeros(3, dtype=np.float32)
-    with pytest.raises(RuntimeError, match=r"encoder\.0\.W was given a new array.*in place"):
+    with pytest.raises(mv.ReplacedArrayError, match=r"encoder\.0\.W was given a new data array"):
         opt.step()
+
+
+def test_replacing_a_gradient_array_is_caught_and_says_to_add_in_place():
+    p = Parameter(np.ones(3), name="decoder.1.b")
+    opt = mv.SGD([p], lr=0.1)
+    p.grad = p.grad + 1.0  # the student's `self.b.grad = self.b.grad + ...`
+    with pytest.raises(mv.ReplacedArrayError) as info:
+        opt.step()
+    assert "Parameter decoder.1.b was given a new gradient array (p.grad = ...)" in str(info.value)
+    assert "write `self.W.grad += x.T @ dout`" in str(info.value)
+    np.testing.assert_array_equal(p.data, 1.0)  # nothing was updated
+
+
+def test_two_teaching_optimizers_on_one_model_both_work():
+    model = mv.VAE(input_dim=6, hidden=[5], latent_dim=2)
+    first, second = mv.Adam(model.parameters(), lr=0.1), mv.SGD(model.parameters(), lr=0.1)
+    x = np.random.default_rng(0).uniform(size=(4, 6)).astype(np.float32)
+    for opt in (first, second, first):
+        before = [p.data.copy() for p in model.parameters()]
+        model.loss(x)
+        model.backward()
+        opt.step()
+        model.zero_grad()
+        assert any(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+    assert (first.t, second.t) == (2, 1)
 
 
 @pytest.mark.parametrize("kwargs", [dict(lr=0.0), dict(lr=-1.0), dict(lr=float("nan"))])
@@ -122,11 +145,12 @@ def test_replacing_a_parameter_array_names_it_in_the_message():
     model = mv.VAE(input_dim=6, hidden=[5], latent_dim=2)
     opt = mv.Adam(model.parameters())
     model.decoder[0].W.data = np.zeros((2, 5), np.float32)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(mv.ReplacedArrayError) as info:
         opt.step()
     assert (
-        "Parameter decoder.0.W was given a new array after the optimizer was made, so this "
-        "optimizer no longer updates it." in str(info.value)
+        "Parameter decoder.0.W was given a new data array (p.data = ...) after the optimizer was "
+        "made, so the optimizer no longer updates the array the model uses: change values in "
+        "place (p.data[...] = new), or make the optimizer after the change." in str(info.value)
     )
 
 

@@ -132,7 +132,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_state():
     assert opt.t == ref_opt.t == 4
     for a, b in zip(_params(model), _params(reference)):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(opt.m, ref_opt.m):
+    for a, b in zip(opt.buffers()["m"], ref_opt.buffers()["m"]):
         np.testing.assert_array_equal(a, b)
 
 
@@ -168,3 +168,25 @@ def test_progress_bar_runs(capsys):
     model = _model()
     mv.fit(model, mv.Adam(model.parameters()), X, epochs=1, batch_size=32, progress=True)
     assert "epoch 1/1" in capsys.readouterr().err
+
+
+def _rebinding_backward(self, dout, input_grad=True):
+    """A student's Linear.backward that makes new gradient arrays instead of adding in place."""
+    x = self.cache
+    self.W.grad = self.W.grad + x.T @ dout
+    self.b.grad = self.b.grad + dout.sum(axis=0)
+    return dout @ self.W.data.T if input_grad else None
+
+
+@pytest.mark.parametrize("path", ["teaching", "fast"])
+def test_a_backward_that_rebinds_the_gradient_stops_fit_with_the_fix(monkeypatch, path):
+    model = _model()
+    opt = mv.Adam(model.parameters()) if path == "teaching" else mv.fast.Adam(model.parameters())
+    before = [p.copy() for p in _params(model)]
+    monkeypatch.setattr(mv.nn.Linear, "backward", _rebinding_backward)
+    with pytest.raises(mv.ReplacedArrayError) as info:
+        mv.fit(model, opt, X, epochs=2, batch_size=16, progress=False)
+    assert "was given a new gradient array (p.grad = ...)" in str(info.value)
+    assert "`self.W.grad += x.T @ dout`" in str(info.value)
+    for a, b in zip(_params(model), before):
+        np.testing.assert_array_equal(a, b)  # refused before any update
