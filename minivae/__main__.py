@@ -15,12 +15,17 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import sys
 import time
 
 __all__ = ["main"]
 
 DESCRIPTION = "minivae: train and sample variational autoencoders written by hand in NumPy/CuPy."
+
+
+class FlagError(ValueError):
+    """Flags that contradict each other or the --resume checkpoint: one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +42,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {value}")
     return value
 
 
@@ -95,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = train.add_argument_group("model")
     model.add_argument(
         "--model",
-        default="vae",
+        default=None,
         choices=["vae", "ae"],
         help="a variational (vae) or plain (ae) autoencoder (default: vae)",
     )
@@ -103,35 +118,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--hidden",
         type=_positive_int,
         nargs="*",
-        default=[256],
+        default=None,
         metavar="H",
         help="hidden layer sizes, encoder side (default: 256)",
     )
     model.add_argument(
         "--latent",
         type=_positive_int,
-        default=2,
+        default=None,
         metavar="D",
         help="latent size; 2 also draws the manifold grid (default: 2)",
     )
     model.add_argument(
         "--likelihood",
-        default="bernoulli",
+        default=None,
         choices=["bernoulli", "gaussian"],
         help="decoder likelihood (default: bernoulli)",
     )
     model.add_argument(
         "--lam",
         type=_positive_float,
-        default=0.5,
-        help="λ = 1/(2σ²) of the Gaussian decoder (default: 0.5)",
+        default=None,
+        help="λ = 1/(2σ²) of the Gaussian decoder (default: 0.5; only with --likelihood gaussian)",
     )
     model.add_argument(
-        "--beta", type=_nonnegative_float, default=1.0, help="weight of the KL term (default: 1.0)"
+        "--beta",
+        type=_nonnegative_float,
+        default=None,
+        help="weight of the KL term (default: 1.0; only with --model vae)",
     )
     model.add_argument(
         "--activation",
-        default="relu",
+        default=None,
         choices=["relu", "leaky_relu", "tanh", "sigmoid", "softplus"],
         help="hidden activation (default: relu)",
     )
@@ -139,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--epochs", type=_positive_int, default=50, help="(default: 50)")
     opt.add_argument("--batch-size", type=_positive_int, default=128, help="(default: 128)")
     opt.add_argument(
-        "--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default: 1e-3)"
+        "--lr", type=_positive_float, default=None, help="Adam's learning rate (default: 1e-3)"
     )
     opt.add_argument(
         "--clip-grad-norm",
@@ -153,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="E",
-        help="raise β from 0 over the first E epochs",
+        help="raise β from 0 over the first E epochs (only with --model vae)",
     )
-    opt.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    opt.add_argument("--seed", type=_nonnegative_int, default=0, help="(default: 0)")
     opt.add_argument(
         "--backend",
         default="numpy",
@@ -180,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         default=None,
         metavar="CKPT",
-        help="continue from a model.npz saved by an earlier train run",
+        help="continue from a model.npz saved by an earlier train run; its architecture and "
+        "learning rate are kept, and model or --lr flags that differ from them are refused",
     )
     out = train.add_argument_group("output")
     out.add_argument(
@@ -191,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--iw-samples",
-        type=int,
+        type=_nonnegative_int,
         default=0,
         metavar="K",
         help="also estimate log p(x) on the test set by importance weighting "
@@ -207,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("checkpoint", help="a model.npz written by train")
     sample.add_argument("--n", type=_positive_int, default=64, help="how many (default: 64)")
-    sample.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    sample.add_argument("--seed", type=_nonnegative_int, default=0, help="(default: 0)")
     sample.add_argument("--out", default="samples.png", help="PNG to write (default: samples.png)")
     sample.add_argument("--npy", default=None, help="also save the images as a .npy array")
 
@@ -225,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     figures.add_argument("--epochs", type=_positive_int, default=20, help="(default: 20)")
     figures.add_argument("--out", default="figures", help="(default: figures)")
-    figures.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    figures.add_argument("--seed", type=_nonnegative_int, default=0, help="(default: 0)")
     figures.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
     assign = sub.add_parser(
@@ -276,6 +295,78 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- train -------------------------------------------------------------------------------------
+MODEL_DEFAULTS = {
+    "model": "vae",
+    "hidden": [256],
+    "latent": 2,
+    "likelihood": "bernoulli",
+    "lam": 0.5,
+    "beta": 1.0,
+    "activation": "relu",
+    "lr": 1e-3,
+}
+"""The model and optimizer flags left out of a new run (with --resume, the checkpoint's)."""
+
+
+def _folder(path, flag):
+    """Refuse a path given to ``flag`` that is not an existing folder."""
+    if not os.path.isdir(path):
+        state = "is a file, not a folder" if os.path.exists(path) else "does not exist"
+        raise FlagError(f"{flag} {shlex.quote(path)}: {state}")
+
+
+def _not_a_folder(path, flag):
+    """Refuse an output file path given to ``flag`` that is an existing folder."""
+    if os.path.isdir(path):
+        raise FlagError(f"{flag} {shlex.quote(path)} is a folder; give the path of a file")
+
+
+def _check_train_flags(args):
+    """Flags that cannot go together, refused before anything is read or written."""
+    if args.data_dir is not None:
+        if args.dataset not in ("mnist", "fashion-mnist"):
+            raise FlagError(
+                f"--data-dir applies only to --dataset mnist or fashion-mnist, not "
+                f"{args.dataset}; leave it out"
+            )
+        _folder(args.data_dir, "--data-dir")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise FlagError(f"--out {shlex.quote(args.out)} is a file, not a folder")
+    if args.resume is None:
+        if args.model == "ae" and args.beta is not None:
+            raise FlagError("--beta applies only to --model vae (an autoencoder has no KL term)")
+        if args.likelihood != "gaussian" and args.lam is not None:
+            raise FlagError("--lam applies only to --likelihood gaussian")
+
+
+def _check_resume_flags(args, model, optimizer):
+    """Refuse model and --lr flags that differ from the --resume checkpoint's settings."""
+    config = model.config
+    stored = {
+        "model": config["kind"],
+        "hidden": config["hidden"],
+        "latent": config["latent_dim"],
+        "likelihood": config["likelihood"],
+        "lam": config["lam"],
+        "beta": config.get("beta"),
+        "activation": config["activation"],
+        "lr": optimizer.hyperparameters().get("lr"),
+    }
+    if args.beta is not None and stored["beta"] is None:
+        raise FlagError("--beta applies only to a VAE, and this checkpoint is of an autoencoder")
+    for name, value in stored.items():
+        given = getattr(args, name)
+        if given is not None and given != value:
+            shown = " ".join(map(str, given)) if isinstance(given, list) else given
+            kept = " ".join(map(str, value)) if isinstance(value, list) else value
+            flag = f"--{name}"
+            raise FlagError(
+                f"{flag} {shown} contradicts the checkpoint {shlex.quote(args.resume)}, which has "
+                f"{flag} {kept}; leave {flag} out to carry on with the checkpoint's settings, or "
+                "start a new run without --resume"
+            )
+
+
 def _load_data(args):
     from . import datasets
 
@@ -354,7 +445,7 @@ def _interrupted(model, optimizer, history, checkpoint, epochs, done_before):
     left = epochs - (done - done_before)
     print(
         f"\ninterrupted: saved epoch {done} (the last completed one) to {checkpoint}; carry on "
-        f"with the same options plus --resume {checkpoint} --epochs {left}",
+        f"with the same options plus --resume {shlex.quote(checkpoint)} --epochs {left}",
         flush=True,
     )
     return 130
@@ -364,32 +455,48 @@ def cmd_train(args):
     import minivae as mv
     from minivae import fast
 
+    _check_train_flags(args)
     mv.set_backend(args.backend)
-    os.makedirs(args.out, exist_ok=True)
+    if args.resume:
+        model, optimizer, history = mv.resume(args.resume)
+        _check_resume_flags(args, model, optimizer)
+    settings = {
+        k: MODEL_DEFAULTS[k] if v is None else v
+        for k, v in vars(args).items()
+        if k in MODEL_DEFAULTS
+    }
+    kind = model.kind if args.resume else settings["model"]
+    if kind == "ae":
+        for flag, value in (("--warmup", args.warmup), ("--iw-samples", args.iw_samples)):
+            if value:
+                raise FlagError(f"{flag} applies only to a VAE, and this model is an autoencoder")
     x, y, x_test, y_test = _load_data(args)
+    if args.limit is not None and args.limit > len(x):
+        raise FlagError(
+            f"--limit {args.limit} is more than the {len(x)} training images of {args.dataset}"
+        )
     print(
         f"data: {args.dataset}, {len(x)} training and {len(x_test)} test images of "
         f"{x.shape[1]} pixels",
         flush=True,
     )
     if args.resume:
-        model, optimizer, history = mv.resume(args.resume)
         print(f"resuming from {args.resume} after epoch {len(history['epoch'])}")
     else:
-        cls = mv.VAE if args.model == "vae" else mv.Autoencoder
+        cls = mv.VAE if kind == "vae" else mv.Autoencoder
         kwargs = dict(
             input_dim=x.shape[1],
-            hidden=args.hidden,
-            latent_dim=args.latent,
-            likelihood=args.likelihood,
-            lam=args.lam,
-            activation=args.activation,
+            hidden=settings["hidden"],
+            latent_dim=settings["latent"],
+            likelihood=settings["likelihood"],
+            lam=settings["lam"],
+            activation=settings["activation"],
             seed=args.seed,
         )
-        if args.model == "vae":
-            kwargs["beta"] = args.beta
+        if kind == "vae":
+            kwargs["beta"] = settings["beta"]
         model = cls(**kwargs)
-        optimizer = mv.Adam(model.parameters(), lr=args.lr)
+        optimizer = mv.Adam(model.parameters(), lr=settings["lr"])
         history = {}
     if not args.teaching:
         optimizer = fast.Adam.like(optimizer)  # the same rule, fused (see minivae/fast.py)
@@ -404,9 +511,10 @@ def _train_and_report(args, model, optimizer, history, x, x_test, y_test):
     import minivae as mv
     from minivae import evaluate
 
+    os.makedirs(args.out, exist_ok=True)  # only now: a refused command leaves nothing behind
     checkpoint = os.path.join(args.out, "model.npz")
     callbacks = [_PrintEpoch(), mv.SaveEachEpoch(checkpoint)]
-    if args.warmup and model.kind == "vae":
+    if args.warmup:
         callbacks.insert(0, mv.KLWarmup(epochs=args.warmup))
     started = time.perf_counter()
     done_before = len(history.get("epoch", []))
@@ -441,7 +549,7 @@ def _train_and_report(args, model, optimizer, history, x, x_test, y_test):
         f"test: {test['total']:.2f} nats per image ({label}; recon {test['recon']:.2f}, "
         f"KL {test['kl']:.2f})"
     )
-    if args.iw_samples > 0 and model.kind == "vae":
+    if args.iw_samples > 0:
         n = min(len(x_test), 1000)
         ll = evaluate.log_likelihood(
             model, x_test[:n], k=args.iw_samples, seed=args.seed, progress=not args.no_progress
@@ -469,10 +577,14 @@ def cmd_sample(args):
     import minivae as mv
     from minivae import plots
 
+    _not_a_folder(args.out, "--out")
+    if args.npy:
+        _not_a_folder(args.npy, "--npy")
     model = mv.load(args.checkpoint)
     images = mv.asnumpy(model.sample(args.n, seed=args.seed))
     plots.save(plots.samples(model, n=args.n, seed=args.seed), args.out)
     if args.npy:
+        os.makedirs(os.path.dirname(os.path.abspath(args.npy)), exist_ok=True)
         np.save(args.npy, images)
     print(f"wrote {args.n} samples to {args.out}" + (f" and {args.npy}" if args.npy else ""))
     return 0
@@ -484,6 +596,10 @@ def cmd_figures(args):
     import minivae as mv
     from minivae import datasets, plots
 
+    if args.data_dir is not None:
+        _folder(args.data_dir, "--data-dir")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise FlagError(f"--out {shlex.quote(args.out)} is a file, not a folder")
     progress = not args.no_progress
     x, y = datasets.load("fashion-mnist", split="train", data_dir=args.data_dir, progress=progress)
     x_test, y_test = datasets.load(
@@ -573,8 +689,21 @@ def main(argv=None) -> int:
     }
     try:
         return handlers[args.command](args)
+    except FlagError as err:
+        print(
+            f"{parser.prog} {args.command}: error: {err} (see {parser.prog} {args.command} --help)",
+            file=sys.stderr,
+        )
+        return 2
     except (BackendError, CheckpointError, NonFiniteLossError, ValueError, OSError) as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(
+            f"{parser.prog} {args.command}: error: out of memory (a model or data set too "
+            "large for this machine)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"\n{parser.prog} {args.command}: interrupted", file=sys.stderr)

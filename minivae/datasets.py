@@ -25,6 +25,12 @@ Where the data comes from:
 
 A download is written to a temporary file and only moved into the cache once its SHA-256
 matches, so a failed or tampered download never leaves a file that a later call would trust.
+
+Every read is bounded before it starts: a download stops as soon as it runs past the most its
+file can be (:data:`RAW_SIZES` plus gzip's overhead), a local ``.gz`` is inflated only up to its
+dataset file's size, and :func:`read_idx` reads at most :data:`MAX_IDX_DIMS` dimensions and only
+as much data as the header declares (and ``max_bytes`` allows), so a small file that would
+inflate to gigabytes is refused after a few bytes.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import io
 import logging
 import math
 import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -182,6 +189,29 @@ RAW_SHA256 = {
     },
 }
 
+# The size of each file once decompressed (the same for MNIST and Fashion-MNIST): a header of
+# 4 + 4·ndim bytes and one byte per pixel or label. Nothing longer is ever inflated or read, and
+# no download or local .gz file may be longer than _gz_limit of it (a gzip of incompressible
+# data is a little longer than the data itself; a real one is far shorter).
+RAW_SIZES = {
+    "train-images-idx3-ubyte.gz": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte.gz": 8 + 60_000,
+    "t10k-images-idx3-ubyte.gz": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte.gz": 8 + 10_000,
+}
+
+
+def _gz_limit(raw_size):
+    """The most bytes a .gz file of ``raw_size`` bytes of data is allowed to have."""
+    return raw_size + raw_size // 100 + 65_536
+
+
+MAX_IDX_BYTES = 2**30
+"""The most bytes of data :func:`read_idx` reads unless told a smaller limit (1 GiB; the largest
+MNIST file has 47 MB)."""
+MAX_IDX_DIMS = 4
+"""The most dimensions an IDX header may declare (MNIST's files have 1 or 3)."""
+
 _DATA_DIR = Path(__file__).with_name("data")
 _EMBEDDED_FILES = {"mnist-small": "mnist_small.npz.xz", "fashion-small": "fashion_small.npz.xz"}
 _SHAPES_SPLITS = {"train": (10_000, 0), "test": (2_000, 1)}  # (number of images, seed)
@@ -281,40 +311,57 @@ _IDX_TYPES = {
 }
 
 
-def read_idx(source, name=None):
+def read_idx(source, name=None, max_bytes=MAX_IDX_BYTES):
     """Read an IDX file of unsigned bytes (the MNIST format) into a uint8 array.
 
     ``source`` is a path or the file's bytes, gzipped (recognised by its first two bytes) or not.
     The format is a 4-byte magic number ``00 00 08 ndim`` (08 = unsigned bytes), then ``ndim``
     big-endian uint32 sizes, then exactly ``prod(sizes)`` bytes of data in C order.
 
+    The file is read as a stream, within limits known before reading: at most
+    :data:`MAX_IDX_DIMS` dimensions, and no more than ``max_bytes`` of data (the dimensions in
+    the header are checked against it first); gzip data is inflated only as far as the header
+    says, so a small .gz that would inflate to gigabytes is refused after a few bytes.
+
     Anything else raises :class:`DatasetError` with a message naming the file (``name`` if
     given, else the path) and what is wrong: not an IDX file, another element type, a header or
     payload cut short, or extra bytes after the data.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data, label = bytes(source), name or "<bytes>"
+        label, stream = name or "<bytes>", io.BytesIO(bytes(source))
     else:
         label = name or str(source)
         try:
-            data = Path(source).read_bytes()
+            if not stat.S_ISREG(os.stat(source).st_mode):  # a folder, a pipe, a device
+                raise DatasetError(f"{label}: not a regular file, so not an IDX file.")
+            stream = open(source, "rb")
         except OSError as err:
             raise DatasetError(f"{label}: cannot be read ({err.strerror or err}).") from None
-
-    if data[:2] == b"\x1f\x8b":  # the gzip magic number
+    with stream:
+        zipped = stream.read(2) == b"\x1f\x8b"  # the gzip magic number
+        total = stream.seek(0, os.SEEK_END)  # the length of the data, when not gzipped
+        stream.seek(0)
+        if not zipped:
+            return _read_idx(stream, label, total, max_bytes)
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=stream) as inflated:
+                return _read_idx(inflated, label, None, max_bytes)
         except (EOFError, OSError, zlib.error) as err:
             raise DatasetError(f"{label}: the gzip data is damaged or cut short ({err}).") from None
 
-    if len(data) < 4:
-        raise DatasetError(f"{label}: only {len(data)} bytes, too short to be an IDX file.")
-    if data[0] != 0 or data[1] != 0:
+
+def _read_idx(f, label, total, max_bytes):
+    """The IDX array in the stream ``f`` (``total`` bytes long, or None when that is unknown
+    until read: gzip), reading no more than the header declares and ``max_bytes`` allows."""
+    head = f.read(4)
+    if len(head) < 4:
+        raise DatasetError(f"{label}: only {len(head)} bytes, too short to be an IDX file.")
+    if head[0] != 0 or head[1] != 0:
         raise DatasetError(
-            f"{label}: not an IDX file (it starts with bytes {data[0]:#04x} {data[1]:#04x}, "
+            f"{label}: not an IDX file (it starts with bytes {head[0]:#04x} {head[1]:#04x}, "
             "an IDX file with 0x00 0x00)."
         )
-    type_code, ndim = data[2], data[3]
+    type_code, ndim = head[2], head[3]
     if type_code != 0x08:
         kind = _IDX_TYPES.get(type_code, "an unknown type")
         raise DatasetError(
@@ -323,29 +370,45 @@ def read_idx(source, name=None):
         )
     if ndim == 0:
         raise DatasetError(f"{label}: the IDX header declares zero dimensions.")
+    if ndim > MAX_IDX_DIMS:
+        raise DatasetError(
+            f"{label}: the IDX header declares {ndim} dimensions; MNIST files have 1 or 3, and "
+            f"at most {MAX_IDX_DIMS} are read."
+        )
     header = 4 + 4 * ndim
-    if len(data) < header:
+    sizes = f.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise DatasetError(
             f"{label}: the header is cut short ({ndim} dimensions need {header} bytes, "
-            f"the file has {len(data)})."
+            f"the file has {4 + len(sizes)})."
         )
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dims = tuple(int(d) for d in np.frombuffer(sizes, dtype=">u4"))
     expected = math.prod(dims)
-    payload = len(data) - header
     shape = " × ".join(str(d) for d in dims)
     if math.prod(d for d in dims if d) > 2**62:  # with a 0 among them: no data, yet no array
         raise DatasetError(f"{label}: dimensions {shape} are too large for any array.")
-    if payload < expected:
+    if expected > max_bytes:
+        raise DatasetError(
+            f"{label}: dimensions {shape} declare {expected:,} data bytes, more than the "
+            f"{max_bytes:,} this file may hold; it was not read."
+        )
+    if total is not None and total - header != expected:  # known before reading the data
+        payload = total - header
+    else:
+        data = f.read(expected + 1)  # one byte more than declared tells a file too long
+        payload = len(data) if len(data) <= expected else None
+    if payload is not None and payload < expected:
         raise DatasetError(
             f"{label}: truncated, dimensions {shape} need {expected:,} data bytes "
             f"but only {payload:,} follow the header."
         )
-    if payload > expected:
+    if payload is None or payload > expected:
+        more = f"{payload:,}" if payload is not None else "more"
         raise DatasetError(
             f"{label}: too long, dimensions {shape} need {expected:,} data bytes "
-            f"but {payload:,} follow the header."
+            f"but {more} follow the header."
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+    return np.frombuffer(data, dtype=np.uint8, count=expected).reshape(dims).copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,12 +419,13 @@ def _load_full(name, split, data_dir, download, progress):
     """Read the images and labels of one split, from ``data_dir`` or through the cache."""
     arrays = []
     for filename in FILES[split]:
+        limit = RAW_SIZES[filename]
         if data_dir is not None:
             path, raw = _read_local(name, Path(data_dir), filename)
-            arrays.append(read_idx(raw, name=str(path)))
+            arrays.append(read_idx(raw, name=str(path), max_bytes=limit))
         else:
             path = _fetch(name, filename, download=download, progress=progress)
-            arrays.append(read_idx(path))
+            arrays.append(read_idx(path, max_bytes=limit))
     images, labels = arrays
     return _to_xy(images, labels, source=f"{name} {split} ({FILES[split][0]})")
 
@@ -399,15 +463,19 @@ def _read_local(name, folder, filename):
             + ", ".join(f for pair in FILES.values() for f in pair)
             + "."
         )
+    raw_size = RAW_SIZES[filename]
+    size = path.stat().st_size
+    if size > _gz_limit(raw_size):
+        raise DatasetError(
+            f"{path}: {size:,} bytes, more than the {name} file {filename} can be "
+            f"({raw_size:,} bytes of data); it was not read."
+        )
     data = path.read_bytes()
-    if _sha256(data) == SHA256[name][filename]:
-        return path, gzip.decompress(data)
     raw = data
     if data[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as err:
-            raise DatasetError(f"{path}: the gzip data is damaged or cut short ({err}).") from None
+        raw = _inflate(data, raw_size, path, f"the {name} file {filename}")
+    if _sha256(data) == SHA256[name][filename]:
+        return path, raw
     digest, expected = _sha256(raw), RAW_SHA256[name][filename]
     if digest != expected:
         raise DatasetError(
@@ -415,6 +483,22 @@ def _read_local(name, folder, filename):
             f"(SHA-256 of the decompressed data is {digest}, expected {expected})."
         )
     return path, raw
+
+
+def _inflate(data, limit, path, what):
+    """The gzip ``data`` decompressed, inflating no more than ``limit`` bytes (and one more, to
+    tell a file that would inflate further, which is refused)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as inflated:
+            raw = inflated.read(limit + 1)
+    except (EOFError, OSError, zlib.error) as err:
+        raise DatasetError(f"{path}: the gzip data is damaged or cut short ({err}).") from None
+    if len(raw) > limit:
+        raise DatasetError(
+            f"{path}: the gzip data inflates to more than {limit:,} bytes, more than {what} has; "
+            "it was not read further."
+        )
+    return raw
 
 
 def _mirrors(name):
@@ -431,7 +515,8 @@ def _fetch(name, filename, download, progress):
     folder = cache_dir(name)
     path = folder / filename
     expected = SHA256[name][filename]
-    if path.is_file() and _sha256(path.read_bytes()) == expected:
+    limit = _gz_limit(RAW_SIZES[filename])
+    if path.is_file() and path.stat().st_size <= limit and _sha256(path.read_bytes()) == expected:
         return path
     if not download:
         state = "does not match its SHA-256" if path.exists() else "is not there"
@@ -448,7 +533,7 @@ def _fetch(name, filename, download, progress):
                     known_hash="sha256:" + expected,
                     fname=filename,
                     path=folder,
-                    downloader=pooch.HTTPDownloader(progressbar=progress, timeout=60),
+                    downloader=_capped_download(limit, progress),
                 )
             return Path(fetched)
         except (ValueError, OSError) as err:  # hash mismatch, HTTP error, cut connection
@@ -457,6 +542,41 @@ def _fetch(name, filename, download, progress):
         f"could not download {filename} of {name} ({'; '.join(failures)}); no unverified data "
         "was used; pass data_dir= a folder holding the IDX files to work offline."
     )
+
+
+def _capped_download(limit, progress):
+    """A pooch downloader that stops a download, with a DatasetError, as soon as the server has
+    sent more than ``limit`` bytes: more than the file can be, so it is not read to the end."""
+    import pooch
+
+    http = pooch.HTTPDownloader(progressbar=progress, timeout=60)
+
+    def download(url, output_file, pooch_obj, check_only=False):
+        if check_only:
+            return http(url, output_file, pooch_obj, check_only=True)
+        with open(output_file, "w+b") as f:
+            return http(url, _CappedFile(f, limit), pooch_obj)
+
+    return download
+
+
+class _CappedFile:
+    """A file open for writing that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, file, limit):
+        self.file, self.limit, self.size = file, limit, 0
+
+    def write(self, chunk):
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise DatasetError(
+                f"the server sent more than {self.limit:,} bytes, more than this file can be; "
+                "the download was stopped"
+            )
+        return self.file.write(chunk)
+
+    def flush(self):
+        self.file.flush()
 
 
 @contextlib.contextmanager

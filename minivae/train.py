@@ -323,6 +323,7 @@ def fit(
                 val = None
                 if x_val is not None:
                     val = _evaluate_loss(model, x_val, 1000, epoch_seed(seed, epoch, 2))
+                    _check_validation(val, epoch)  # only finite, complete epochs enter history
             except (NonFiniteLossError, KeyboardInterrupt):
                 _restore(good, model, optimizer)
                 raise
@@ -341,6 +342,24 @@ def fit(
             for cb in callbacks:
                 cb.on_epoch_end(epoch, model, optimizer, history)
     return history
+
+
+def _check_validation(val, epoch):
+    """A non-finite validation loss stops training like a non-finite training loss: the
+    epoch's weights are broken even if every step's numbers were finite."""
+    back = (
+        f"the model and optimizer were put back as they were at the end of epoch {epoch} "
+        "(the last completed one)"
+        if epoch
+        else "the model and optimizer were put back as they were before training"
+    )
+    for k in TERMS:
+        if not math.isfinite(val[k]):
+            term = "reconstruction" if k == "recon" else k
+            raise NonFiniteLossError(
+                f"The validation {term} term became {val[k]} at the end of epoch {epoch + 1}; "
+                f"{back}. Try a smaller learning rate or fit(..., clip_grad_norm=1.0)."
+            )
 
 
 def _read_back(pending, xp, epoch, names):
