@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from . import cli_diffuse
+
 __all__ = ["main"]
 
 DESCRIPTION = "minivae: train and sample variational autoencoders written by hand in NumPy/CuPy."
@@ -258,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. 05 or 05_reparameterization)",
     )
     grade.add_argument("--json", default=None, metavar="FILE", help="also write the scores here")
+    cli_diffuse.add_parser(sub, _positive_int)  # python -m minivae diffuse (minivae/cli_diffuse.py)
     return parser
 
 
@@ -544,6 +547,7 @@ def main(argv=None) -> int:
         "figures": cmd_figures,
         "assign": cmd_assign,
         "grade": cmd_grade,
+        "diffuse": cli_diffuse.cmd_diffuse,
     }
     try:
         return handlers[args.command](args)

@@ -277,3 +277,60 @@ def test_feature_classifier_learns_and_gives_features():
     assert clf.features(x_test[:10]).shape == (10, 32)
     scores = metrics.compare(x_test[:300], x[:300], clf)
     assert set(scores) == {"mmd2_pixels", "mmd2_features", "frechet_features"}
+
+
+# -- the command line: python -m minivae diffuse ----------------------------------------------
+@pytest.fixture(scope="module")
+def vae_checkpoint(tmp_path_factory):
+    """A small VAE trained for one epoch on the embedded subset, saved as model.npz."""
+    x, _ = mv.datasets.load("embedded", split="train")
+    vae = mv.VAE(input_dim=784, hidden=[32], latent_dim=3, seed=0)
+    mv.fit(vae, mv.Adam(vae.parameters()), x[:1000], epochs=1, progress=False)
+    return mv.save(vae, tmp_path_factory.mktemp("run") / "model.npz")
+
+
+QUICK = ["--steps", "30", "--T", "40", "--hidden", "16", "--n", "8", "--no-progress"]
+
+
+def _diffuse(capsys, *args):
+    from minivae.__main__ import main
+
+    code = main(["diffuse", *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_fits_a_prior_and_samples(vae_checkpoint, tmp_path, capsys):
+    out = tmp_path / "diffusion"
+    code, stdout, _ = _diffuse(capsys, vae_checkpoint, *QUICK, "--out", out)
+    assert code == 0, stdout
+    names = {p.name for p in out.iterdir()}
+    assert {"prior.npz", "samples.npy", "history.json", "summary.json", "figures"} <= names
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert figures == {"samples.png", "prior_vs_diffusion.png", "loss.png", "latents.png"}
+    assert np.load(out / "samples.npy").shape == (8, 784)
+    assert diffusion.load(out / "prior.npz").latent_dim == 3
+    # sampling again from the saved prior, with DDIM
+    again = tmp_path / "again"
+    args = ["--prior", out / "prior.npz", "--sampler", "ddim", "--sample-steps", "5"]
+    code, stdout, _ = _diffuse(capsys, vae_checkpoint, *args, "--out", again, "--no-figures")
+    assert code == 0 and (again / "samples.npy").exists() and not (again / "prior.npz").exists()
+
+
+def test_cli_bad_inputs_get_one_sentence(vae_checkpoint, tmp_path, capsys):
+    ae = mv.save(mv.Autoencoder(input_dim=784, hidden=[8], latent_dim=3), tmp_path / "ae.npz")
+    other = diffusion.save(diffusion.LatentDiffusion(5, hidden=[4], steps=10), tmp_path / "p.npz")
+    cases = [
+        ([ae], "holds a plain autoencoder, not a VAE"),
+        ([other], "is a latent diffusion prior, not a VAE"),
+        ([vae_checkpoint, "--prior", other], "makes 5-D codes but the VAE"),
+        ([vae_checkpoint, "--sample-steps", "5"], "--sample-steps is for --sampler ddim"),
+        ([tmp_path / "nothing.npz"], "No checkpoint at"),
+    ]
+    for args, words in cases:
+        code, _, err = _diffuse(capsys, *args, *QUICK, "--out", tmp_path / "o", "--no-figures")
+        assert code == 1 and words in err and err.count("\n") == 1, err
+    with pytest.raises(SystemExit) as info:
+        _diffuse(capsys, vae_checkpoint, "--steps", "0")
+    assert info.value.code == 2
+    assert "expected a whole number ≥ 1, got 0" in capsys.readouterr().err
