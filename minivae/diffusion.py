@@ -355,10 +355,11 @@ class LatentDiffusion(Module):
         ``sampler="ddim"``: DDIM through ``steps`` of them (default T), deterministic for η = 0
         once z_T is drawn. The same seed gives the same codes.
         """
-        return self.unstandardize(self._sample_path(n, seed, sampler, steps, eta)[-1])
+        return self.unstandardize(self.sample_path(n, seed, sampler, steps, eta)[-1])
 
-    def _sample_path(self, n, seed, sampler, steps, eta):
-        """Every z_t visited, from z_T to z_0, standardized (the lesson draws the path)."""
+    def sample_path(self, n: int, seed=0, sampler: str = "ddpm", steps=None, eta: float = 0.0):
+        """Every z_t the sampler visits, from z_T to z_0, in the standardized space: a list of
+        arrays (n, d), one more than the steps taken (lesson 10 draws the path)."""
         where = "LatentDiffusion.sample"
         n = validate.positive_int(n, where, "n")
         seed = validate.seed(seed, where)
