@@ -220,22 +220,57 @@ def test_a_damaged_prior_is_refused(trained, tmp_path):
 @pytest.mark.parametrize(
     "call, words",
     [
-        (lambda m: diffusion.LatentDiffusion(2, steps=0), "steps (T) must be a whole number ≥ 1"),
-        (lambda m: diffusion.LatentDiffusion(2, schedule="square"), "Unknown schedule 'square'"),
-        (lambda m: m.sample(4, sampler="ddim", steps=0), "steps must be a whole number ≥ 1"),
-        (lambda m: m.sample(4, sampler="ddim", steps=101), "at most T = 100"),
-        (lambda m: m.sample(4, steps=10), "for 10 steps use sampler='ddim'"),
-        (lambda m: m.loss(np.zeros((3, 5))), "latent_dim"),
-        (lambda m: m.loss(np.zeros((3, 2)), t=np.array([0, 1, 2])), "steps run from 1 to T"),
-        (lambda m: diffusion.train(m, np.zeros((8, 2)), steps=0), "steps must be a whole number"),
+        pytest.param(
+            lambda m: diffusion.LatentDiffusion(2, steps=0),
+            "Schedule: steps (T) must be a whole number ≥ 1, got 0.",
+            id="zero-steps",
+        ),
+        pytest.param(
+            lambda m: diffusion.LatentDiffusion(2, schedule="square"),
+            "Unknown schedule 'square': choose 'linear' or 'cosine'.",
+            id="unknown-schedule",
+        ),
+        pytest.param(
+            lambda m: m.sample(4, sampler="ddim", steps=0),
+            "LatentDiffusion.sample: steps must be a whole number ≥ 1, got 0.",
+            id="zero-sampling-steps",
+        ),
+        pytest.param(
+            lambda m: m.sample(4, sampler="ddim", steps=101),
+            "steps must be at most T = 100 (the steps the model was trained on), got 101.",
+            id="too-many-sampling-steps",
+        ),
+        pytest.param(
+            lambda m: m.sample(4, steps=10),
+            "DDPM goes through all T = 100 steps; for 10 steps use sampler='ddim'.",
+            id="ddpm-with-fewer-steps",
+        ),
+        pytest.param(
+            lambda m: m.loss(np.zeros((3, 5))),
+            "LatentDiffusion.loss: z0 has shape (3, 5); expected (batch, 2)",
+            id="wrong-latent-width",
+        ),
+        pytest.param(
+            lambda m: m.loss(np.zeros((3, 2)), t=np.array([0, 1, 2])),
+            "LatentDiffusion.loss: steps run from 1 to T = 100, got 0 to 2.",
+            id="step-out-of-range",
+        ),
+        pytest.param(
+            lambda m: diffusion.train(m, np.zeros((8, 2)), steps=0),
+            "diffusion.train: steps must be a whole number ≥ 1, got 0.",
+            id="zero-training-steps",
+        ),
     ],
 )
-def test_bad_inputs_get_one_sentence(call, words):
+def test_bad_inputs_get_one_sentence(call, words, request):
     model = diffusion.LatentDiffusion(2, hidden=[4], steps=100, seed=0)
     with pytest.raises(ValueError) as info:
         call(model)
     message = str(info.value)
     assert words in message and "\n" not in message, message
+    # codes and steps handed to the model are data: InputError, a ValueError (docs/errors.md)
+    data = "width" in request.node.name or "range" in request.node.name
+    assert isinstance(info.value, mv.validate.InputError) == data, type(info.value).__name__
 
 
 # -- the measures -----------------------------------------------------------------------------
