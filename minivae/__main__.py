@@ -1,4 +1,4 @@
-"""The command line: ``python -m minivae {train, sample, figures, assign, grade} ...``.
+"""The command line: ``python -m minivae {train, sample, figures, assign, grade, diffuse} ...``.
 
     python -m minivae train                      # a VAE on the embedded MNIST subset, offline
     python -m minivae train --dataset fashion-mnist --data-dir ../shared/datasets/fashion-mnist \\
