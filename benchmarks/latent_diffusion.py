@@ -11,7 +11,9 @@ then compare sets of images with the training images, all on one seed:
 
 with three numbers (see minivae/metrics.py): MMD² on pixels and on classifier features (Gaussian
 RBF kernel, median-heuristic bandwidth, unbiased estimator) and the Fréchet distance on
-classifier features. Every set has ``--n`` images; the reference is ``--n`` training images.
+classifier features. Every set has ``--n`` images; the reference is ``--n`` training images,
+and the kernel's bandwidths are the median heuristic of the reference alone, the same for every
+row.
 Generated images are the decoder's means (pixel probabilities), as ``model.sample`` gives.
 
     python benchmarks/latent_diffusion.py --data-dir ../shared/datasets/fashion-mnist
@@ -65,7 +67,8 @@ def run(name, x, y, x_test, y_test, args, latent):
         f"diffusion prior, DDPM ({prior.schedule.T} steps)": mv.asnumpy(vae.decode(z_ddpm)),
         "diffusion prior, DDIM (50 steps)": mv.asnumpy(vae.decode(z_ddim)),
     }
-    rows = {label: metrics.compare(images, reference, clf) for label, images in sets.items()}
+    h = metrics.reference_bandwidths(reference, clf)  # one kernel for every row
+    rows = {label: metrics.compare(images, reference, clf, h) for label, images in sets.items()}
     return {
         "dataset": name,
         "latent_dim": latent,
@@ -76,6 +79,7 @@ def run(name, x, y, x_test, y_test, args, latent):
         "classifier_test_accuracy": acc,
         "diffusion_steps": args.steps,
         "diffusion_final_loss": history[-1],
+        "bandwidths": {"pixels": h[0], "features": h[1]},
         "seconds": {
             "vae": round(t_vae, 1),
             "diffusion_training": round(t_diffusion, 1),
@@ -94,7 +98,9 @@ def table(result):
         f"{r['vae_test_negative_elbo']:.1f} nats), classifier test accuracy "
         f"{r['classifier_test_accuracy']:.3f}, diffusion prior trained {r['diffusion_steps']} "
         f"steps in {r['seconds']['diffusion_training']} s (final L_simple "
-        f"{r['diffusion_final_loss']:.3f}); {r['n']:,} images per set; sampling took "
+        f"{r['diffusion_final_loss']:.3f}); {r['n']:,} images per set; RBF bandwidths "
+        f"{r['bandwidths']['pixels']:.2f} (pixels) and {r['bandwidths']['features']:.2f} "
+        f"(features); sampling took "
         f"{r['seconds']['ddpm_sampling']} s (DDPM) and {r['seconds']['ddim_sampling']} s (DDIM).",
         "",
         "| images compared with the training set | MMD² pixels | MMD² features | Fréchet "

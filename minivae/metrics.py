@@ -12,7 +12,9 @@ the distribution of generated images with that of real ones, and say 0 when they
                  Its expectation is 0 exactly when x and y come from the same distribution (so an
                  estimate can be slightly negative), and positive otherwise. The bandwidth h is
                  the median heuristic: the median distance between the points of both sets
-                 pooled, unless given.
+                 pooled, unless given. To rank several sets against one reference, give them all
+                 the same h (``reference_bandwidths``): a number measured with another kernel is
+                 on another scale.
 
 ``frechet_distance(f, g)``   the Fréchet (2-Wasserstein) distance between Gaussians fitted to two
                  sets of feature vectors (Heusel et al., 2017, "FID", there with Inception
@@ -35,7 +37,14 @@ from .models import Classifier
 from .nn import mlp
 from .optim import Adam
 
-__all__ = ["FeatureClassifier", "compare", "frechet_distance", "median_bandwidth", "mmd2"]
+__all__ = [
+    "FeatureClassifier",
+    "compare",
+    "frechet_distance",
+    "median_bandwidth",
+    "mmd2",
+    "reference_bandwidths",
+]
 
 
 def _as64(a, xp=None):
@@ -52,11 +61,11 @@ def _squared_distances(a, b):
     return xp.maximum(d2, 0.0)
 
 
-def median_bandwidth(x, y, at_most: int = 1000) -> float:
-    """The median heuristic: the median of ‖a − b‖ over distinct pairs of points of x and y pooled
-    (the first ``at_most`` points of each, which is plenty to find a median)."""
-    xp = backend.namespace(x)
-    pooled = xp.concat([x[:at_most], y[:at_most]], axis=0)
+def median_bandwidth(*sets, at_most: int = 1000) -> float:
+    """The median heuristic: the median of ‖a − b‖ over the distinct pairs of points of the given
+    sets pooled (the first ``at_most`` points of each, which is plenty to find a median)."""
+    xp = backend.namespace(sets[0])
+    pooled = xp.concat([s[:at_most] for s in sets], axis=0)
     d2 = backend.asnumpy(_squared_distances(pooled, pooled))
     upper = d2[np.triu_indices(d2.shape[0], k=1)]
     return float(np.sqrt(np.median(upper)))
@@ -158,13 +167,26 @@ class FeatureClassifier:
         return xp.concat(parts, axis=0)
 
 
-def compare(samples, reference, classifier: FeatureClassifier, n: int | None = None) -> dict:
+def compare(samples, reference, classifier: FeatureClassifier, bandwidths=None) -> dict:
     """MMD² on pixels, MMD² on classifier features and the Fréchet distance on classifier
-    features, between two sets of images (the first ``n`` of each, default all)."""
-    samples, reference = samples[:n], reference[:n]
+    features, between two sets of images.
+
+    ``bandwidths`` = (h_pixels, h_features) fixes the kernel's bandwidths, so that several sets
+    compared with one reference are measured with one kernel (see :func:`reference_bandwidths`);
+    by default each comparison takes the median heuristic of its own two sets.
+    """
+    h_pixels, h_features = bandwidths or (None, None)
     fs, fr = classifier.features(samples), classifier.features(reference)
     return {
-        "mmd2_pixels": mmd2(samples, reference),
-        "mmd2_features": mmd2(fs, fr),
+        "mmd2_pixels": mmd2(samples, reference, bandwidth=h_pixels),
+        "mmd2_features": mmd2(fs, fr, bandwidth=h_features),
         "frechet_features": frechet_distance(fs, fr),
     }
+
+
+def reference_bandwidths(reference, classifier: FeatureClassifier) -> tuple[float, float]:
+    """The median-heuristic bandwidths of a reference set of images alone, on pixels and on
+    classifier features: one kernel for every set compared with that reference."""
+    xp = backend.xp
+    reference = _as64(reference, xp)
+    return median_bandwidth(reference), median_bandwidth(classifier.features(reference))

@@ -126,7 +126,9 @@ def test_samples_land_on_the_modes_of_a_mixture(trained):
         z = np.asarray(model.sample(1000, seed=3, **kwargs))
         near = np.min(np.linalg.norm(z[:, None] - _centres()[None], axis=2), axis=1) < 0.45
         assert near.mean() > 0.8, kwargs  # 3 standard deviations of a mode: 99% of real points
-        on_data, off_data = metrics.mmd2(z, fresh), metrics.mmd2(prior, fresh)
+        h = metrics.median_bandwidth(fresh)
+        on_data = metrics.mmd2(z, fresh, bandwidth=h)
+        off_data = metrics.mmd2(prior, fresh, bandwidth=h)
         assert on_data < 0.1 * off_data, (kwargs, on_data, off_data)
         counts = np.bincount(np.argmin(np.linalg.norm(z[:, None] - _centres(), axis=2), 1))
         assert counts.min() > 150, counts  # every mode is visited, about a quarter each
@@ -310,8 +312,10 @@ def test_feature_classifier_learns_and_gives_features():
     clf = metrics.FeatureClassifier(hidden=(64, 32), seed=0).fit(x, y, epochs=3)
     assert clf.accuracy(x_test, y_test) > 0.8
     assert clf.features(x_test[:10]).shape == (10, 32)
-    scores = metrics.compare(x_test[:300], x[:300], clf)
+    h = metrics.reference_bandwidths(x[:300], clf)
+    scores = metrics.compare(x_test[:300], x[:300], clf, h)
     assert set(scores) == {"mmd2_pixels", "mmd2_features", "frechet_features"}
+    assert scores["mmd2_pixels"] == pytest.approx(metrics.mmd2(x_test[:300], x[:300], h[0]))
 
 
 # -- the command line: python -m minivae diffuse ----------------------------------------------
