@@ -131,7 +131,8 @@ class FeatureClassifier:
         gen = backend.rng(seed, host=True)
         hidden = [int(h) for h in hidden]
         encoder = mlp([input_dim, *hidden], "relu", final_activation=True, seed=gen)
-        self.model = Classifier(encoder, hidden[-1], n_classes, seed=seed + 1)
+        head_seed = None if seed is None else seed + 1
+        self.model = Classifier(encoder, hidden[-1], n_classes, seed=head_seed)
         self.seed = seed
 
     def fit(self, x, labels, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3):
