@@ -1,4 +1,4 @@
-"""The command line: ``python -m minivae {train, sample, figures, assign, grade} ...``.
+"""The command line: ``python -m minivae {train, sample, figures, assign, grade, diffuse} ...``.
 
     python -m minivae train                      # a VAE on the embedded MNIST subset, offline
     python -m minivae train --dataset fashion-mnist --data-dir ../shared/datasets/fashion-mnist \\
@@ -18,6 +18,8 @@ import os
 import shlex
 import sys
 import time
+
+from . import cli_diffuse
 
 __all__ = ["main"]
 
@@ -291,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. 05 or 05_reparameterization)",
     )
     grade.add_argument("--json", default=None, metavar="FILE", help="also write the scores here")
+    cli_diffuse.add_parser(sub, _positive_int)  # python -m minivae diffuse (minivae/cli_diffuse.py)
     return parser
 
 
@@ -686,6 +689,7 @@ def main(argv=None) -> int:
         "figures": cmd_figures,
         "assign": cmd_assign,
         "grade": cmd_grade,
+        "diffuse": cli_diffuse.cmd_diffuse,
     }
     try:
         return handlers[args.command](args)

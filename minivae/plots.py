@@ -31,12 +31,15 @@ from matplotlib.ticker import MaxNLocator
 from . import backend, evaluate
 
 __all__ = [
+    "diffusion_loss",
     "image_grid",
     "interpolation",
     "kl_per_dimension",
     "latent_manifold",
+    "latent_priors",
     "latent_scatter",
     "loss_curves",
+    "prior_samples",
     "reconstructions",
     "samples",
     "save",
@@ -434,4 +437,52 @@ def kl_per_dimension(
         f"{int(active.sum())} of {L} latent dimensions active "
         rf"($A_j$ > {threshold:g}); total KL {kl.sum():.2f} nats per example"
     )
+    return fig
+
+
+# -- latent diffusion (minivae.diffusion) ------------------------------------------------------
+def diffusion_loss(history, log_every: int = 100) -> Figure:
+    """The denoiser's loss L_simple during training: one point per ``log_every`` steps (the
+    list :func:`minivae.diffusion.train` returns)."""
+    values = [float(v) for v in history]
+    fig = _figure(6.0, 3.6)
+    ax = fig.subplots()
+    ax.plot([log_every * (i + 1) for i in range(len(values))], values, "o-", markersize=3)
+    ax.set(xlabel="training step", ylabel="‖ε − ε̂‖² per code", title="denoiser loss L_simple")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def latent_priors(codes: dict, dims=(0, 1), at_most: int = 2000) -> Figure:
+    """Scatter plots of sets of codes side by side, on the same axes limits: e.g.
+    ``{"posterior means μ(x)": mu, "N(0, I)": z_prior, "diffusion prior": z_diffusion}``.
+    Only the two latent dimensions ``dims`` are drawn."""
+    i, j = dims
+    sets = {name: _flat_numpy(z)[:at_most] for name, z in codes.items()}
+    every = np.concatenate([z[:, [i, j]] for z in sets.values()])
+    lo, hi = np.percentile(every, 0.5, axis=0), np.percentile(every, 99.5, axis=0)
+    margin = 0.05 * (hi - lo)
+    fig = _figure(3.6 * len(sets), 3.8)
+    axes = np.atleast_1d(fig.subplots(1, len(sets)))
+    for ax, (name, z) in zip(axes, sets.items()):
+        ax.scatter(z[:, i], z[:, j], s=2, alpha=0.4)
+        ax.set(title=name, xlabel=f"z{i}", ylabel=f"z{j}", aspect="equal")
+        ax.set_xlim(lo[0] - margin[0], hi[0] + margin[0])
+        ax.set_ylim(lo[1] - margin[1], hi[1] + margin[1])
+    return fig
+
+
+def prior_samples(model, z_diffusion, seed=0, image_shape=IMAGE_SHAPE) -> Figure:
+    """Images from the VAE's prior N(0, I) (left) beside images decoded from codes of a latent
+    diffusion prior (right), through the same decoder: as many of each as rows of
+    ``z_diffusion``."""
+    image_shape = _check_image_shape(model, image_shape)
+    z = _flat_numpy(z_diffusion)
+    n = z.shape[0]
+    left = model.sample(n, seed=seed)
+    right = model.decode(_on_model(model, z))
+    fig = _figure(10.0, 5.4)
+    ax_l, ax_r = fig.subplots(1, 2)
+    image_grid(left, image_shape=image_shape, ax=ax_l, title="decoded z ~ N(0, I)")
+    image_grid(right, image_shape=image_shape, ax=ax_r, title="decoded z ~ diffusion prior")
     return fig
