@@ -109,6 +109,14 @@ def save(model, path, optimizer=None, history=None) -> str:
             f"the {MAX_META_BYTES:,} a checkpoint may hold (is the history that long?)."
         )
 
+    return write_npz(path, arrays, "checkpoint")
+
+
+def write_npz(path, arrays: dict, what: str = "checkpoint") -> str:
+    """Write ``arrays`` (NumPy arrays by name) to ``path`` as an uncompressed ``.npz``, atomically:
+    into a temporary file beside it, flushed to disk, then renamed over ``path``. If writing
+    fails, an ``OSError`` names the ``what`` and ``path``, and whatever was at ``path`` is left
+    untouched; temporaries that a killed save left for this target are removed first."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
@@ -126,7 +134,7 @@ def save(model, path, optimizer=None, history=None) -> str:
     except OSError as err:
         raise OSError(
             err.errno,
-            f"Could not save the checkpoint {path} ({err.strerror or err}); the file that was "
+            f"Could not save the {what} {path} ({err.strerror or err}); the file that was "
             "there before, if any, is unchanged",
         ) from err
     finally:
@@ -202,7 +210,7 @@ def _short(value) -> str:
     return text if len(text) <= 40 else f"{text[:20]}… ({len(text)} characters)"
 
 
-class _Archive:
+class Archive:
     """A checkpoint file opened for reading, its directory and every array's ``.npy`` header
     checked and its metadata parsed; arrays are read one at a time, on request, with
     :meth:`read`. Any failure is a CheckpointError naming the file."""
@@ -389,7 +397,7 @@ def _depth(value) -> int:
     return deepest
 
 
-def _array(archive, key, like, what, nonnegative=False):
+def checked_array(archive, key, like, what, nonnegative=False):
     """The stored array ``key``, checked against the array ``like`` it will be copied into:
     shape first (from the header, before reading), then floating-point and finite values."""
     path = archive.path
@@ -418,7 +426,7 @@ def _array(archive, key, like, what, nonnegative=False):
     return src
 
 
-def _copy(dst, src):
+def copy_into(dst, src):
     """Copy a checked array into a model's (or optimizer's) array, in place."""
     dst[...] = backend.asarray(
         src, dtype=backend.dtype_name(dst.dtype), namespace=backend.namespace(dst)
@@ -519,7 +527,7 @@ def _check_size(kind, config, archive, path):
 
 def _load(path, backend_name=None, need_optimizer=False, into=None):
     path = os.fspath(path)
-    with _Archive(path) as archive:
+    with Archive(path) as archive:
         meta = archive.meta
         if backend_name is not None:
             backend.set_backend(backend_name)
@@ -553,7 +561,7 @@ def _load(path, backend_name=None, need_optimizer=False, into=None):
                 f"{sorted(stored - names)})."
             )
         # Every array is read and checked before any is copied: all or nothing.
-        weights = [(p, _array(archive, f"param/{p.name}", p.data, p.name)) for p in params]
+        weights = [(p, checked_array(archive, f"param/{p.name}", p.data, p.name)) for p in params]
         optimizer, buffers = None, []
         if "optimizer" in meta and into is None:
             optimizer, buffers = _optimizer(meta["optimizer"], params, archive, path)
@@ -566,9 +574,9 @@ def _load(path, backend_name=None, need_optimizer=False, into=None):
                 "weights with mv.load instead and train on from a fresh optimizer."
             )
     for p, src in weights:  # p.data, not an array taken before: the optimizer may move it
-        _copy(p.data, src)
+        copy_into(p.data, src)
     for buf, src in buffers:
-        _copy(buf, src)
+        copy_into(buf, src)
     return model, optimizer, history
 
 
@@ -632,7 +640,9 @@ def _optimizer(stored, params, archive, path):
             if key not in archive.headers:
                 raise CheckpointError(f"{path}: the optimizer state {key} is missing.")
             nonnegative = (kind, name) in _NONNEGATIVE
-            copies.append((buf, _array(archive, key, buf, f"{name} of {p.name}", nonnegative)))
+            copies.append(
+                (buf, checked_array(archive, key, buf, f"{name} of {p.name}", nonnegative))
+            )
     extra = sorted(k for k in archive.headers if k.startswith("optim/") and k not in expected)
     if extra:
         raise CheckpointError(

@@ -81,8 +81,8 @@ def _vae(path):
     import minivae as mv
     from minivae import checkpoint
 
-    meta, _ = checkpoint._read(path)
-    kind = (meta.get("config") or {}).get("kind")
+    with checkpoint.Archive(path) as archive:  # missing, damaged or hostile: refused here
+        kind = (archive.meta.get("config") or {}).get("kind")
     if kind == "ae":
         raise checkpoint.CheckpointError(
             f"{path} holds a plain autoencoder, not a VAE; latent diffusion needs a VAE "

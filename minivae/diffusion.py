@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 
@@ -472,29 +471,7 @@ def save(model: LatentDiffusion, path) -> str:
     arrays["scale/std"] = backend.asnumpy(model.data_std)
     meta = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "config": model.config}
     arrays["meta"] = np.array(json.dumps(meta))
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, checkpoint._file_mode(path))
-        os.replace(tmp, path)  # the old file or the new one, never half of one
-        tmp = None
-        checkpoint._sync_folder(folder)
-    except OSError as err:
-        raise OSError(
-            err.errno,
-            f"Could not save the diffusion prior {path} ({err.strerror or err}); the file that "
-            "was there before, if any, is unchanged",
-        ) from err
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return checkpoint.write_npz(path, arrays, "diffusion prior")
 
 
 def load(path, backend_name: str | None = None) -> LatentDiffusion:
@@ -504,39 +481,54 @@ def load(path, backend_name: str | None = None) -> LatentDiffusion:
     :class:`~minivae.checkpoint.CheckpointError` with one sentence naming the file.
     """
     path = os.fspath(path)
-    meta, arrays = checkpoint._read(path)  # missing, damaged, pickled or foreign files stop here
-    if backend_name is not None:
-        backend.set_backend(backend_name)
-    config = dict(meta.get("config") or {})
-    kind = config.pop("kind", None)
-    if kind != KIND:
-        raise checkpoint.CheckpointError(
-            f"{path} holds a {kind!r} model, not a latent diffusion prior (diffusion.save writes "
-            "those)."
-        )
-    stored = sum(a.size for k, a in arrays.items() if k.startswith("param/"))
-    try:
-        sizes = [config["latent_dim"] + config["time_dim"], *config["hidden"], config["latent_dim"]]
-        need = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
-        if need > stored + 1000:  # a damaged or crafted file could ask for terabytes
+    with checkpoint.Archive(path) as archive:  # missing, damaged, pickled, bombs: refused here
+        if backend_name is not None:
+            backend.set_backend(backend_name)
+        config = dict(archive.meta.get("config") or {})
+        kind = config.pop("kind", None)
+        if kind != KIND:
             raise checkpoint.CheckpointError(
-                f"{path}: its settings need about {need:,} weights but the file holds "
-                f"{stored:,}; the file is damaged."
+                f"{path} holds a {kind!r} model, not a latent diffusion prior (diffusion.save "
+                "writes those)."
             )
-        model = LatentDiffusion(**config, seed=None)
-    except checkpoint.CheckpointError:
-        raise
-    except (KeyError, TypeError, ValueError) as err:
-        raise checkpoint.CheckpointError(f"{path}: its settings cannot be built: {err}") from None
-    params = model.parameters()
-    names = {f"param/{p.name}" for p in params} | {"scale/mean", "scale/std"}
-    if names != set(arrays):
-        raise checkpoint.CheckpointError(
-            f"{path}: the arrays in the file do not match a LatentDiffusion with these settings "
-            f"(missing: {sorted(names - set(arrays))}, extra: {sorted(set(arrays) - names)})."
-        )
-    for p in params:
-        checkpoint._put(p.data, arrays[f"param/{p.name}"], p.name, path)
-    checkpoint._put(model.data_mean, arrays["scale/mean"], "the codes' mean", path)
-    checkpoint._put(model.data_std, arrays["scale/std"], "the codes' standard deviation", path)
+        stored = {k: math.prod(h[0]) for k, h in archive.headers.items() if k != "meta"}
+        try:
+            sizes = [
+                config["latent_dim"] + config["time_dim"],
+                *config["hidden"],
+                config["latent_dim"],
+            ]
+            need = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+            if need > sum(stored.values()) + 1000:  # a damaged file could ask for terabytes
+                raise checkpoint.CheckpointError(
+                    f"{path}: its settings need about {need:,} weights but the file holds "
+                    f"{sum(stored.values()):,}; the file is damaged."
+                )
+            model = LatentDiffusion(**config, seed=None)
+        except checkpoint.CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise checkpoint.CheckpointError(
+                f"{path}: its settings cannot be built: {err}"
+            ) from None
+        params = model.parameters()
+        names = {f"param/{p.name}" for p in params} | {"scale/mean", "scale/std"}
+        if names != set(stored):
+            raise checkpoint.CheckpointError(
+                f"{path}: the arrays in the file do not match a LatentDiffusion with these "
+                f"settings (missing: {sorted(names - set(stored))}, extra: "
+                f"{sorted(set(stored) - names)})."
+            )
+        # Every array is read and checked before any is copied.
+        copies = [
+            (p.data, checkpoint.checked_array(archive, f"param/{p.name}", p.data, p.name))
+            for p in params
+        ]
+        for key, dst, what in [
+            ("scale/mean", model.data_mean, "the codes' mean"),
+            ("scale/std", model.data_std, "the codes' standard deviation"),
+        ]:
+            copies.append((dst, checkpoint.checked_array(archive, key, dst, what)))
+    for dst, src in copies:
+        checkpoint.copy_into(dst, src)
     return model
