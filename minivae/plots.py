@@ -430,7 +430,8 @@ def loss_curves(history: dict) -> Figure:
     count = len(history["train_total"])
     epochs = history.get("epoch")
     epochs = list(range(1, count + 1)) if epochs is None or len(epochs) == 0 else list(epochs)
-    kl_values = list(history["train_kl"]) + list(history.get("val_kl") or [])
+    val_kl = history.get("val_kl")
+    kl_values = list(history["train_kl"]) + (list(val_kl) if val_kl is not None else [])
     has_kl = any(float(v) != 0.0 for v in kl_values)
     titles = {
         "total": "total loss = recon + β·KL",

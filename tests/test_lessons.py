@@ -186,6 +186,19 @@ def test_lesson_runs_in_smoke_mode(path, tmp_path):
                 assert after.get("text/markdown", "").startswith("*Figure: "), (
                     f"{path.name} cell {i}: a figure without a caption under it"
                 )
+    printed = [
+        line
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+        for line in out.get("text", "").split("\n")
+    ]
+    for line in printed:  # JupyterLab breaks longer lines anywhere, mid-word too
+        assert len(line) <= 100, f"{path.name} prints a line of {len(line)} characters: {line}"
+    sentences = [line for line in printed if len(line) > 60 and " " in line]
+    repeated = {line for line in sentences if sentences.count(line) > 1}
+    assert not repeated, f"{path.name} prints the same sentence twice: {repeated}"
+    assert "array_api_strict" not in "\n".join(printed), "a backend only for checking code"
     for cell in nb.cells:  # every check cell (hidden tests included) reported a passed check
         if _is_check(cell):
             streams = [o for o in cell.outputs if o.get("output_type") == "stream"]
