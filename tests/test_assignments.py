@@ -159,6 +159,27 @@ def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
     )
 
 
+def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write(editions):
+    student, _ = editions
+    nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if c.cell_type == "code")
+    proc = subprocess.run(
+        [sys.executable, "-c", setup],
+        capture_output=True,
+        text=True,
+        cwd=student / "lessons",
+        env=dict(os.environ, PYTHONPATH=str(student), MINIVAE_LESSON_MODE="smoke"),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().split("\n") == [
+        "Linear.backward in minivae/nn.py is not written yet (lesson 1, exercise 3): the cells "
+        "of this lesson that use it will stop until it is.",
+        "Adam.update in minivae/optim.py is not written yet (lesson 1, exercise 3): the cells "
+        "of this lesson that use it will stop until it is.",
+    ]
+
+
 def test_every_library_exercise_is_asked_for_by_its_lesson():
     marked = []
     for path in sorted((ROOT / "minivae").glob("*.py")):

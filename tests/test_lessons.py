@@ -42,6 +42,16 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 FIGURE = re.compile(r"plt\.subplots|mv\.plots\.(?!show\b|lesson_style\b)\w+\(")
 
 
+def test_the_readme_starts_jupyterlab_where_the_library_is_in_reach():
+    """Started in lessons/, JupyterLab could not open ../minivae/*.py nor the README."""
+    readme = (LESSONS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"jupyter lab[^\n`]*", readme)
+    assert commands, "the README says how to open the lessons"
+    for command in commands:
+        words = command.split("#")[0].split()
+        assert words == ["jupyter", "lab"], f"start JupyterLab at the repository's root: {command}"
+
+
 def test_the_lessons_are_there():
     names = {p.stem for p in LESSONS}
     for name in ("01_layers_by_hand", "05_reparameterization", "06_kl_divergence"):
