@@ -111,11 +111,11 @@ def show(fig: Figure, caption: str) -> None:
         from IPython.display import display
     except ImportError:  # no IPython: plain Python
         get_ipython = None
-    if get_ipython is not None and get_ipython() is not None:
-        display({"image/png": _png(fig), "text/plain": f"Figure: {caption}"}, raw=True)
-        display(
-            {"text/markdown": f"*Figure: {caption}*", "text/plain": f"Figure: {caption}"}, raw=True
-        )
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is not None and hasattr(shell, "kernel"):  # a notebook's kernel, not a terminal
+        text = f"Figure: {caption}"
+        display({"image/png": _png(fig), "text/plain": text}, raw=True)
+        display({"text/markdown": f"*{text}*", "text/plain": text}, raw=True)
     else:
         print(f"Figure: {caption}")
     pyplot = sys.modules.get("matplotlib.pyplot")
