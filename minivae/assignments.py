@@ -50,7 +50,7 @@ __all__ = [
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+YOUR_CODE = "# YOUR CODE HERE"  # the first line of a stub; a raise naming the exercise follows
 
 #: The library functions a course can ask students to write: name → (file, lesson, exercise).
 #: The lesson's exercise of that number explains the function and checks it.
@@ -100,7 +100,7 @@ def stub_source(text: str, where: str = "source", keep_solutions: bool = False, 
             if marker == BEGIN_SOLUTION and not keep_solutions:
                 indent = line[: len(line) - len(line.lstrip())]
                 message = todo(".".join(n for _, n in stack) or None)
-                out.append(indent + STUB[0])
+                out.append(indent + YOUR_CODE)
                 out.append(indent + f"raise NotImplementedError({message!r})")
             continue
         if marker in (END_SOLUTION, END_HIDDEN):
