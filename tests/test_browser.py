@@ -47,12 +47,13 @@ window.__seen = {widgets: 0, fallbacks: []};
 new MutationObserver(() => {
   window.__seen.widgets += document.querySelectorAll(
     ".jp-OutputArea .widget-hprogress, .jp-OutputArea .widget-progress").length;
-  // a widget that cannot be drawn leaves an error, or the bar's text/plain fallback
+  // A widget that cannot be drawn leaves an error, or the bar's text/plain fallback. (A bar
+  // that fit closed before the page drew it may say "model not found": that is no fault.)
   const plain = ".jp-OutputArea-output[data-mime-type='text/plain']";
   for (const out of document.querySelectorAll(`.jp-OutputArea-output, ${plain}`)) {
     const text = out.textContent || "";
-    const isPlain = out.matches(plain);
-    if (/Error displaying widget/.test(text) || (isPlain && /\d+\/\d+ \[/.test(text))) {
+    const broken = /Error displaying widget/.test(text) && !/model not found/.test(text);
+    if (broken || (out.matches(plain) && /\d+\/\d+ \[/.test(text))) {
       window.__seen.fallbacks.push(text.slice(0, 200));
     }
   }
