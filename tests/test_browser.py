@@ -77,7 +77,9 @@ RUN_FINISHED = f"""() => {{
 }}"""
 
 
-def _playwright():
+@pytest.fixture
+def sync_api():
+    """Playwright's sync API, or a skip that says what is missing."""
     if not CHROMIUM.exists():
         pytest.skip("no browser: /usr/bin/chromium is missing (apt-get install chromium)")
     sync_api = pytest.importorskip(
@@ -106,7 +108,7 @@ def _course(tmp: Path) -> Path:
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
+def jupyterlab(sync_api, tmp_path):
     """(base URL, token, course folder) of a JupyterLab server of its own, stopped afterwards."""
     course = _course(tmp_path)
     port, token = _free_port(), secrets.token_hex(16)
@@ -168,8 +170,7 @@ def jupyterlab(tmp_path):
         log.close()
 
 
-def test_a_student_runs_a_training_lesson_in_jupyterlab(jupyterlab, tmp_path):
-    sync_api = _playwright()
+def test_a_student_runs_a_training_lesson_in_jupyterlab(sync_api, jupyterlab, tmp_path):
     base, token, course = jupyterlab
     saved = course / "lessons" / LESSON
     original = saved.read_text(encoding="utf-8")
