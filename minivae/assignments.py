@@ -10,8 +10,9 @@ check cell ``{"nbgrader": {"grade": true, "points": P, "grade_id": ...}}``; extr
 student should not see sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``.
 
 ``python -m minivae assign OUT`` (:func:`assign`) writes ``OUT/lessons/`` and ``OUT/minivae/`` with
-every marked region replaced by ``raise NotImplementedError()``, hidden tests removed and outputs
-cleared. ``python -m minivae grade OUT`` (:func:`grade`) scores such a folder:
+every marked region replaced by a stub that raises ``NotImplementedError`` naming the function and
+the exercise that asks for it, hidden tests removed and outputs cleared. ``python -m minivae grade
+OUT`` (:func:`grade`) scores such a folder:
 
 * the library exercises by a fixed list of checks run in a fresh Python process that imports the
   *student's* ``minivae`` (their copy comes first on ``sys.path``); the checks here use only NumPy
@@ -39,6 +40,7 @@ from pathlib import Path
 
 __all__ = [
     "LIBRARY_CHECKS",
+    "LIBRARY_EXERCISES",
     "AssignmentError",
     "Score",
     "assign",
@@ -48,7 +50,16 @@ __all__ = [
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+YOUR_CODE = "# YOUR CODE HERE"  # the first line of a stub; a raise naming the exercise follows
+
+#: The library functions a course can ask students to write: name → (file, lesson, exercise).
+#: The lesson's exercise of that number explains the function and checks it.
+LIBRARY_EXERCISES = {
+    "Linear.backward": ("minivae/nn.py", 1, 3),
+    "Adam.update": ("minivae/optim.py", 1, 3),
+    "GaussianSampler.backward": ("minivae/sampling.py", 5, 3),
+    "kl_standard_normal": ("minivae/losses.py", 6, 4),
+}
 
 EDITION_FILE = "assignment.json"  # what assign wrote: edition, library exercises or not
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -60,19 +71,26 @@ class AssignmentError(ValueError):
 
 
 # -- stubbing -----------------------------------------------------------------------------------
-def stub_source(text: str, where: str = "source", keep_solutions: bool = False) -> str:
+def stub_source(text: str, where: str = "source", keep_solutions: bool = False, todo=None) -> str:
     """``text`` with each solution region replaced by a stub and each hidden-test region removed.
 
     A region runs from a line ``### BEGIN SOLUTION`` to a line ``### END SOLUTION`` (markers and
-    all). The stub is ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the indentation
-    of the BEGIN line, so it stays valid Python wherever the region was. With ``keep_solutions``
-    (the answer key) the answers stay and only their marker lines go. Unbalanced or nested
-    markers raise AssignmentError naming ``where`` and the line.
+    all). The stub is ``# YOUR CODE HERE`` and ``raise NotImplementedError(...)`` at the
+    indentation of the BEGIN line, so it stays valid Python wherever the region was. The error's
+    message is ``todo(name)``, where ``name`` is the function (``Class.method``) around the region,
+    or None at the top level; by default it names the function and, for the library's own
+    exercises, the lesson and exercise that ask for it. With ``keep_solutions`` (the answer key)
+    the answers stay and only their marker lines go. Unbalanced or nested markers raise
+    AssignmentError naming ``where`` and the line.
     """
+    todo = todo or _library_todo
     out, state, start = [], None, 0
+    stack = []  # (indent, name) of the class and def lines around the current line
     lines = text.split("\n")
     for number, line in enumerate(lines, 1):
         marker = line.strip()
+        if state is None:
+            _enclosing(stack, line)
         if marker in (BEGIN_SOLUTION, BEGIN_HIDDEN):
             if state is not None:
                 raise AssignmentError(
@@ -81,7 +99,9 @@ def stub_source(text: str, where: str = "source", keep_solutions: bool = False) 
             state, start = marker, number
             if marker == BEGIN_SOLUTION and not keep_solutions:
                 indent = line[: len(line) - len(line.lstrip())]
-                out.extend(indent + s for s in STUB)
+                message = todo(".".join(n for _, n in stack) or None)
+                out.append(indent + YOUR_CODE)
+                out.append(indent + f"raise NotImplementedError({message!r})")
             continue
         if marker in (END_SOLUTION, END_HIDDEN):
             expected = END_SOLUTION if state == BEGIN_SOLUTION else END_HIDDEN
@@ -97,6 +117,36 @@ def stub_source(text: str, where: str = "source", keep_solutions: bool = False) 
     return "\n".join(out)
 
 
+def _enclosing(stack: list, line: str) -> None:
+    """Keep ``stack`` the (indent, name) of the class and def lines that enclose ``line``."""
+    stripped = line.lstrip()
+    indent = len(line) - len(stripped)
+    if stripped and not stripped.startswith("#"):
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+    match = re.match(r"(class|def|async def)\s+(\w+)", stripped)
+    if match:
+        stack.append((indent, match.group(2)))
+
+
+def _library_todo(name) -> str:
+    """The message of a stub: what to write and, for the library's exercises, where it is asked."""
+    if name in LIBRARY_EXERCISES:
+        _, lesson, exercise = LIBRARY_EXERCISES[name]
+        return f"{name} is yours to write: lesson {lesson}, exercise {exercise}."
+    return f"{name} is yours to write." if name else "This exercise is yours to write."
+
+
+def _notebook_todo(title: str):
+    """The stub message for a solution cell under the heading ``title`` ("Exercise 2 — ...")."""
+
+    def todo(name):
+        what = f"{name} is yours to write" if name else "This answer is yours to write"
+        return f"{what}: {title} of this lesson, in this cell." if title else f"{what}."
+
+    return todo
+
+
 def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
@@ -106,13 +156,20 @@ def _student_notebook(nb, where: str, keep_solutions: bool = False):
     import copy
 
     nb = copy.deepcopy(nb)
+    title = ""
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#+\s*(Exercise\s+\d+)", cell.source, re.MULTILINE)
+            title = match.group(1).lower() if match else title
+            continue
         if cell.cell_type != "code":
             continue
         source = cell.source
         if _nbgrader(cell).get("solution") and BEGIN_SOLUTION not in source and not keep_solutions:
-            source = "\n".join(STUB)  # nbgrader's rule: an unmarked solution cell is all answer
-        cell.source = stub_source(source, f"{where}, cell {i}", keep_solutions)
+            # nbgrader's rule: an unmarked solution cell is all answer
+            source = "\n".join([BEGIN_SOLUTION, END_SOLUTION])
+        todo = _notebook_todo(title)
+        cell.source = stub_source(source, f"{where}, cell {i}", keep_solutions, todo)
         cell.outputs = []
         cell.execution_count = None
     return nb
@@ -148,11 +205,15 @@ replace those two lines with your answer. Each exercise in a lesson is followed 
 run it, and it prints ✓ when your answer is right or says what is wrong (for a backward pass,
 the relative error of your gradient against finite differences).
 
-Work from this folder so that Python imports *your* copy of minivae, not an installed one:
+Work from this folder so that Python imports *your* copy of minivae, not an installed one, and
+so that JupyterLab's file browser shows the lessons, the library and this README side by side:
 
     cd {name}
-    PYTHONPATH="$PWD" jupyter lab lessons/
+    PYTHONPATH="$PWD" jupyter lab
     PYTHONPATH="$PWD" python -c "import minivae; print(minivae.__file__)"   # should be in here
+
+Then open `lessons/01_layers_by_hand.ipynb`. The links in the lessons (`../minivae/nn.py`, …)
+open the library's files next to the notebook.
 
 {library}
 Grading (instructors): `python -m minivae grade {name}` prints a score per exercise.
@@ -162,7 +223,8 @@ LIBRARY_TODO = """Functions of the library to write (the lessons explain each on
 
 {items}
 
-Until you have written them, the lessons that train models with them stop at the first call.
+Until you have written them, the lessons that train models with them say so in their first
+cell, and stop at the first call.
 """
 
 
@@ -192,14 +254,16 @@ def assign(
     for path in sources:  # build everything first: a marker error writes nothing
         nb = nbformat.read(path, as_version=4)
         notebooks[path.name] = _student_notebook(nb, path.name, keep_solutions=with_solutions)
-    library, stubbed = {}, []
+    library, stubbed, asked = {}, [], []
     for path in _library_files(PACKAGE_DIR):
         rel = path.relative_to(PACKAGE_DIR)
         if path.suffix == ".py" and not keep_library:
             text = path.read_text(encoding="utf-8")
             if BEGIN_SOLUTION in text or BEGIN_HIDDEN in text:
                 library[rel] = stub_source(text, f"minivae/{rel}", with_solutions)
-                stubbed += [f"minivae/{rel}: {f}" for f in _marked_functions(text)]
+                functions = _marked_functions(text)
+                stubbed += [f"minivae/{rel}: {f}" for f in functions]
+                asked += [_asked(f"minivae/{rel}", f) for f in functions]
                 continue
         library[rel] = path
 
@@ -218,7 +282,7 @@ def assign(
             target.write_text(content, encoding="utf-8")
     todo = ""
     if stubbed and not with_solutions:
-        todo = LIBRARY_TODO.format(items="\n".join(f"- `{s}`" for s in stubbed))
+        todo = LIBRARY_TODO.format(items="\n".join(asked))
     (out / "README.md").write_text(README.format(name=out.name, library=todo), encoding="utf-8")
     summary = {
         "edition": "answer key" if with_solutions else "student",
@@ -230,19 +294,20 @@ def assign(
     return summary
 
 
+def _asked(file: str, name: str) -> str:
+    """A line of the student README's list: the function, and the exercise that asks for it."""
+    if name in LIBRARY_EXERCISES:
+        _, lesson, exercise = LIBRARY_EXERCISES[name]
+        return f"- `{file}`: `{name}` (lesson {lesson}, exercise {exercise})"
+    return f"- `{file}`: `{name}`"
+
+
 def _marked_functions(text: str) -> list[str]:
     """Names (``Class.method`` or ``function``) of the functions that hold a solution region."""
-    names, stack = [], []  # stack of (indent, name) for the enclosing class/def lines
+    names, stack = [], []
     for line in text.split("\n"):
-        stripped = line.lstrip()
-        indent = len(line) - len(stripped)
-        if stripped and not stripped.startswith("#"):
-            while stack and stack[-1][0] >= indent:
-                stack.pop()
-        match = re.match(r"(class|def|async def)\s+(\w+)", stripped)
-        if match:
-            stack.append((indent, match.group(2)))
-        elif stripped == BEGIN_SOLUTION:
+        _enclosing(stack, line)
+        if line.strip() == BEGIN_SOLUTION:
             name = ".".join(n for _, n in stack)
             if name and name not in names:
                 names.append(name)

@@ -10,9 +10,15 @@ Gradient checks follow :mod:`minivae.gradcheck`: centred finite differences in f
 with ``rel_error(a, b) = max|a − b| / (max|a| + max|b|)``. A right backward pass gives about 1e-9;
 a missing term or transpose gives something near 1.
 
+In a notebook a failed check shows as one red line, ``✗`` and what is wrong, not as a
+traceback through this module: IPython prints an exception that has a ``_render_traceback_``
+method as the lines that method returns.
+
 The lessons also read their sizes from here: ``pick(full=..., smoke=...)`` returns the smoke
 value when the environment variable ``MINIVAE_LESSON_MODE=smoke`` is set (the test suite runs
-every lesson that way, in a few seconds) and the full value otherwise.
+every lesson that way, in a few seconds) and the full value otherwise. ``show_progress()`` says
+whether training cells draw tqdm's progress bars, and ``library_written(...)``, called by a
+lesson's first cell, says which library functions the lesson needs that are not written yet.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import os
 import numpy as np
 
 from . import backend, gradcheck
+from .assignments import LIBRARY_EXERCISES
+
+LIBRARY_NAMES = ", ".join(LIBRARY_EXERCISES)
 
 __all__ = [
     "ExerciseFailed",
@@ -30,13 +39,22 @@ __all__ = [
     "check_module",
     "check_shape",
     "check_true",
+    "library_written",
     "pick",
+    "show_progress",
     "smoke_mode",
 ]
 
 
 class ExerciseFailed(AssertionError):
-    """An exercise's answer is wrong; the message says what was expected."""
+    """An exercise's answer is wrong; the message says what was expected.
+
+    In IPython (a notebook) it shows as one red line, ``✗`` and the message, with no traceback:
+    the lines through this module would only hide the one that matters.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[1;31m✗ {self}\x1b[0m"]
 
 
 def smoke_mode() -> bool:
@@ -47,6 +65,65 @@ def smoke_mode() -> bool:
 def pick(full, smoke):
     """``smoke`` in smoke mode, ``full`` otherwise (e.g. ``epochs = pick(full=10, smoke=1)``)."""
     return smoke if smoke_mode() else full
+
+
+def show_progress() -> bool:
+    """Whether the lessons' training cells draw tqdm's progress bars (``fit(progress=...)``).
+
+    Yes, except in smoke mode, where the test suite runs the lessons and a bar would only add
+    output; ``MINIVAE_LESSON_PROGRESS=on`` (or ``off``) decides either way.
+    """
+    forced = os.environ.get("MINIVAE_LESSON_PROGRESS", "").strip().lower()
+    if forced in ("on", "1", "yes", "true"):
+        return True
+    if forced in ("off", "0", "no", "false"):
+        return False
+    return not smoke_mode()
+
+
+def _probe(name: str) -> None:
+    """Call the library function ``name`` once on tiny float64 inputs (NumPy)."""
+    from . import losses, nn, optim, sampling
+
+    ones = np.ones((1, 2))
+    if name == "Linear.backward":
+        layer = nn.Linear(2, 2, seed=0, dtype="float64")
+        layer(ones)
+        layer.backward(ones)
+    elif name == "Adam.update":
+        p = nn.Parameter(np.ones(2))
+        p.grad[...] = 1.0
+        optim.Adam([p]).step()
+    elif name == "GaussianSampler.backward":
+        sampler = sampling.GaussianSampler(seed=0)
+        sampler(ones, ones, eps=ones)
+        sampler.backward(ones)
+    elif name == "kl_standard_normal":
+        losses.kl_standard_normal(ones, ones)
+    else:
+        raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
+
+
+def library_written(*names: str) -> bool:
+    """True when the library functions ``names`` (default: all four a course can ask students
+    to write) are written; otherwise prints one sentence per missing one and returns False.
+
+    A lesson's first cell calls it with the functions the lesson trains with, so that a student
+    edition says at the top which exercise to do first, rather than stopping halfway through
+    inside the library.
+    """
+    written = True
+    for name in names or tuple(LIBRARY_EXERCISES):
+        try:
+            _probe(name)
+        except NotImplementedError:
+            file, lesson, exercise = LIBRARY_EXERCISES[name]
+            print(
+                f"{name} in {file} is not written yet (lesson {lesson}, exercise {exercise}): "
+                "the cells of this lesson that use it will stop until it is."
+            )
+            written = False
+    return written
 
 
 def _ok(name: str, detail: str = "") -> None:

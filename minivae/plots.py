@@ -7,6 +7,11 @@ last expression of a notebook cell to see it::
     fig = mv.plots.samples(model, n=64)
     mv.plots.save(fig, "figures/samples.png")
 
+In a notebook, show a figure with :func:`show`, which puts a one-line caption under it (what
+the figure shows, in words, for every reader), and call :func:`lesson_style` once first: it
+draws figures on a transparent background with grey text, legible in JupyterLab's light and dark
+themes alike, while the plotting area stays white.
+
 Models can live on any backend: images and codes are copied to NumPy (``backend.asnumpy``) only
 here, at the edge, just before matplotlib sees them. Images are 28×28 unless ``image_shape``
 says otherwise; pixel values are drawn on a grey scale from 0 (black) to 1 (white), so a
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from pathlib import Path
 from statistics import NormalDist
 
+import matplotlib
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,16 +45,35 @@ __all__ = [
     "latent_manifold",
     "latent_priors",
     "latent_scatter",
+    "lesson_style",
     "loss_curves",
     "prior_samples",
     "reconstructions",
     "samples",
     "save",
+    "show",
     "traversals",
 ]
 
 IMAGE_SHAPE = (28, 28)
 GRID_FILL = 0.35  # the grey of the lines between images in a grid
+
+# The lessons' figures: a transparent background, so that a figure takes the colour of
+# JupyterLab's theme, and text in a grey that reads on white and on the dark theme's near-black
+# (contrast about 4.5:1 and 4.2:1); the plotting area stays white so colours mean the same.
+TEXT_GREY = "#767676"
+LESSON_STYLE = {
+    "figure.facecolor": "none",
+    "savefig.facecolor": "auto",
+    "axes.facecolor": "white",
+    "axes.edgecolor": TEXT_GREY,
+    "axes.labelcolor": TEXT_GREY,
+    "axes.titlecolor": TEXT_GREY,
+    "text.color": TEXT_GREY,
+    "xtick.color": TEXT_GREY,
+    "ytick.color": TEXT_GREY,
+    "legend.facecolor": "white",
+}
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -56,9 +82,48 @@ class _Figure(Figure):
     ``_repr_png_`` when it is the last expression of a cell), with or without pyplot."""
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=100, facecolor="white")
-        return buffer.getvalue()
+        return _png(self)
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes at 100 dpi, on its own background (transparent in the lessons)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, facecolor=fig.get_facecolor())
+    return buffer.getvalue()
+
+
+def lesson_style() -> None:
+    """Set matplotlib's defaults to the lessons' style (:data:`LESSON_STYLE`) for every figure
+    made afterwards, pyplot's included: legible in JupyterLab's light and dark themes."""
+    matplotlib.rcParams.update(LESSON_STYLE)
+
+
+def show(fig: Figure, caption: str) -> None:
+    """Show ``fig`` in a notebook with ``caption`` under it, one sentence of what it shows.
+
+    The caption is the figure's words for every reader (a picture alone says nothing to a screen
+    reader); it is also the text a notebook shows where it cannot draw images. Outside a
+    notebook the caption is printed. A pyplot figure is closed afterwards, so it is not drawn
+    a second time at the end of the cell.
+    """
+    caption = " ".join(str(caption).split())
+    if not caption:
+        raise ValueError("show needs a caption: one sentence saying what the figure shows.")
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # no IPython: plain Python
+        get_ipython = None
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is not None and hasattr(shell, "kernel"):  # a notebook's kernel, not a terminal
+        text = f"Figure: {caption}"
+        display({"image/png": _png(fig), "text/plain": text}, raw=True)
+        display({"text/markdown": f"*{text}*", "text/plain": text}, raw=True)
+    else:
+        print(f"Figure: {caption}")
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -351,11 +416,12 @@ def interpolation(model, x_a, x_b, n_steps: int = 10, image_shape=IMAGE_SHAPE) -
 
 # -- training and the latent code ---------------------------------------------------------------
 def loss_curves(history: dict) -> Figure:
-    """Three panels (total, reconstruction, KL) of a training history, train and validation.
+    """The panels of a training history, train and validation: total, reconstruction and KL.
 
     ``history`` is what :func:`minivae.fit` returns: lists under "epoch", "train_total",
     "train_recon", "train_kl" and, when there was validation data, "val_total", "val_recon",
-    "val_kl". Values are nats per example.
+    "val_kl". Values are nats per example. A model without a KL term (an Autoencoder: every KL
+    value is 0) gets one panel, its reconstruction loss, which is then its whole loss.
     """
     terms = ("total", "recon", "kl")
     missing = [f"train_{t}" for t in terms if f"train_{t}" not in history]
@@ -367,13 +433,19 @@ def loss_curves(history: dict) -> Figure:
     count = len(history["train_total"])
     epochs = history.get("epoch")
     epochs = list(range(1, count + 1)) if epochs is None or len(epochs) == 0 else list(epochs)
+    val_kl = history.get("val_kl")
+    kl_values = list(history["train_kl"]) + (list(val_kl) if val_kl is not None else [])
+    has_kl = any(float(v) != 0.0 for v in kl_values)
     titles = {
         "total": "total loss = recon + β·KL",
         "recon": "reconstruction  −log p(x|z)",
         "kl": "KL( q(z|x) ‖ p(z) )",
     }
-    fig = _figure(12.0, 3.6)
-    axes = fig.subplots(1, 3)
+    if not has_kl:
+        terms = ("recon",)
+        titles["recon"] = "reconstruction  −log p(x|z)  (the whole loss: no KL term)"
+    fig = _figure(12.0 if has_kl else 6.0, 3.6)
+    axes = fig.subplots(1, len(terms), squeeze=False)[0]
     for ax, term in zip(axes, terms):
         for split, style in (("train", "o-"), ("val", "s--")):
             values = history.get(f"{split}_{term}")

@@ -16,7 +16,9 @@ from minivae.assignments import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
     LIBRARY_CHECKS,
+    LIBRARY_EXERCISES,
     AssignmentError,
+    _marked_functions,
     stub_source,
 )
 
@@ -80,12 +82,12 @@ def test_stub_keeps_the_code_around_the_answer_and_its_indentation():
         '    """Doc."""',
         "    y = 1",
         "    # YOUR CODE HERE",
-        "    raise NotImplementedError()",
+        "    raise NotImplementedError('f is yours to write.')",
         "    return y",
     ]
     namespace = {}
     exec(stub, namespace)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="f is yours to write"):
         namespace["f"](3)
     answer = stub_source(source, keep_solutions=True)  # the answer key: the markers go
     assert answer == source.replace("    ### BEGIN SOLUTION\n", "").replace(
@@ -132,9 +134,66 @@ def test_student_notebooks_have_stubs_and_no_answers_hidden_tests_or_outputs(edi
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None
                 if (cell.metadata.get("nbgrader") or {}).get("solution"):
-                    assert "raise NotImplementedError()" in cell.source
+                    assert "raise NotImplementedError(" in cell.source
+                    assert "of this lesson, in this cell." in cell.source, cell.source
+        assert nb.metadata == original.metadata, "the edition keeps JupyterLab's metadata"
+        assert (student / "lessons" / source.name).read_bytes().endswith(b"}\n")
     assert had_hidden, "no lesson has hidden tests, so their removal was not tested"
-    assert "PYTHONPATH" in (student / "README.md").read_text()
+    readme = (student / "README.md").read_text()
+    assert 'PYTHONPATH="$PWD" jupyter lab\n' in readme, "JupyterLab starts at the edition's root"
+    assert "jupyter lab lessons" not in readme
+    for name, (_, lesson, exercise) in LIBRARY_EXERCISES.items():
+        assert f"`{name}` (lesson {lesson}, exercise {exercise})" in readme
+
+
+def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
+    student, _ = editions
+    nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
+    stub = next(c.source for c in nb.cells if "def bernoulli_recon_loss" in c.source)
+    namespace = {}
+    exec(stub, namespace)
+    with pytest.raises(NotImplementedError) as caught:
+        namespace["bernoulli_recon_loss"](None, None)
+    assert str(caught.value) == (
+        "bernoulli_recon_loss is yours to write: exercise 1 of this lesson, in this cell."
+    )
+
+
+def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write(editions):
+    student, _ = editions
+    nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if c.cell_type == "code")
+    proc = subprocess.run(
+        [sys.executable, "-c", setup],
+        capture_output=True,
+        text=True,
+        cwd=student / "lessons",
+        env=dict(os.environ, PYTHONPATH=str(student), MINIVAE_LESSON_MODE="smoke"),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().split("\n") == [
+        "Linear.backward in minivae/nn.py is not written yet (lesson 1, exercise 3): the cells "
+        "of this lesson that use it will stop until it is.",
+        "Adam.update in minivae/optim.py is not written yet (lesson 1, exercise 3): the cells "
+        "of this lesson that use it will stop until it is.",
+    ]
+
+
+def test_every_library_exercise_is_asked_for_by_its_lesson():
+    marked = []
+    for path in sorted((ROOT / "minivae").glob("*.py")):
+        marked += _marked_functions(path.read_text())
+    assert sorted(marked) == sorted(LIBRARY_EXERCISES), "each stubbed function has its exercise"
+    for name, (file, lesson, exercise) in LIBRARY_EXERCISES.items():
+        assert name.split(".")[-1] in (ROOT / file).read_text()
+        path = next((ROOT / "lessons").glob(f"{lesson:02d}_*.ipynb"))
+        headings = [
+            c.source
+            for c in nbformat.read(path, as_version=4).cells
+            if c.cell_type == "markdown" and c.source.startswith(f"### Exercise {exercise} ")
+        ]
+        assert headings and name in headings[0], f"{path.name} exercise {exercise} asks for {name}"
 
 
 def test_student_library_is_importable_and_its_stubs_raise(editions):
@@ -159,8 +218,8 @@ for name, call in [
 ]:
     try:
         call()
-    except NotImplementedError:
-        print("stub", name)
+    except NotImplementedError as err:
+        print("stub", name, "|", err)
     else:
         raise SystemExit(name + " is not a stub")
 """
@@ -173,6 +232,9 @@ for name, call in [
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("stub ") == 4
+    for name, (_, lesson, exercise) in LIBRARY_EXERCISES.items():  # each names its exercise
+        assert f"| {name} is yours to write: lesson {lesson}, exercise {exercise}." in proc.stdout
+    assert "| Linear.backward is yours to write: lesson 1, exercise 3." in proc.stdout
 
 
 def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp_path):
@@ -186,7 +248,7 @@ def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp
         copied = (out / "minivae" / name).read_text()
         assert copied == (ROOT / "minivae" / name).read_text()
     nb = nbformat.read(out / "lessons" / f"{LESSON}.ipynb", as_version=4)
-    assert any("raise NotImplementedError()" in c.source for c in nb.cells)
+    assert any("raise NotImplementedError(" in c.source for c in nb.cells)
     proc = run("grade", out, "--lessons", lessons)
     assert proc.returncode == 0, proc.stderr
     assert "library" not in proc.stdout and f"{LESSON} ex1" in proc.stdout

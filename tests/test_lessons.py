@@ -34,6 +34,24 @@ def _is_check(cell) -> bool:
     return bool(_nbgrader(cell).get("grade")) and not _is_solution(cell)
 
 
+# What JupyterLab 4 writes into a notebook when a kernel connects (from the kernel's spec and its
+# kernel_info reply): saved with the same values, a lesson opened and saved stays byte for byte
+# the same, so opening one leaves `git status` clean. JupyterLab compares the whole language_info,
+# version included: a kernel on another Python version changes that one line.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+FIGURE = re.compile(r"plt\.subplots|mv\.plots\.(?!show\b|lesson_style\b)\w+\(")
+
+
+def test_the_readme_starts_jupyterlab_where_the_library_is_in_reach():
+    """Started in lessons/, JupyterLab could not open ../minivae/*.py nor the README."""
+    readme = (LESSONS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"jupyter lab[^\n`]*", readme)
+    assert commands, "the README says how to open the lessons"
+    for command in commands:
+        words = command.split("#")[0].split()
+        assert words == ["jupyter", "lab"], f"start JupyterLab at the repository's root: {command}"
+
+
 def test_the_lessons_are_there():
     names = {p.stem for p in LESSONS}
     for name in ("01_layers_by_hand", "05_reparameterization", "06_kl_divergence"):
@@ -110,6 +128,44 @@ def test_lesson_structure(path):
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_lesson_is_saved_as_jupyterlab_saves_it(path):
+    from ipykernel.ipkernel import IPythonKernel
+
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    assert nb.metadata.kernelspec == KERNELSPEC
+    expected = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    info = dict(nb.metadata.language_info)
+    assert re.fullmatch(r"3\.\d+\.\d+", info.pop("version", "")), "language_info has a version"
+    assert info == expected, "language_info as ipykernel reports it"
+    assert set(nb.metadata) == {"kernelspec", "language_info"}
+    assert text == nbformat.writes(nb) + "\n", "saved as nbformat writes (indent 1, sorted keys)"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_lesson_figures_have_captions_and_links_open(path):
+    """Each cell that draws a figure shows it with mv.plots.show(fig, caption) (the smoke run
+    checks that a caption follows every image); each library file the text names is a link that
+    opens it (relative to lessons/, as in the student edition)."""
+    nb = nbformat.read(path, as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert "mv.plots.lesson_style()" in setup.source, "the setup cell sets the lessons' style"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and FIGURE.search(cell.source):
+            assert "mv.plots.show(" in cell.source, f"cell {i} draws a figure without a caption"
+            assert "plt.show()" not in cell.source, f"cell {i}: show figures with mv.plots.show"
+        if cell.cell_type == "markdown":
+            for name in re.findall(r"(?<!\[)`(minivae/\w+\.py)`(?!\])", cell.source):
+                pytest.fail(f"cell {i}: write `{name}` as a link, [`{name}`](../{name})")
+            for target in re.findall(r"\]\((\.\./[^)]+)\)", cell.source):
+                assert (path.parent / target).exists(), f"cell {i}: {target} does not exist"
+    if any("mv.fit(" in c.source for c in nb.cells):
+        fits = "".join(c.source for c in nb.cells if "mv.fit(" in c.source)
+        assert "progress=False" not in fits and "progress=PROGRESS" in fits
+        assert "PROGRESS = checks.show_progress()" in setup.source
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_lesson_runs_in_smoke_mode(path, tmp_path):
     from nbclient.exceptions import CellExecutionError
 
@@ -127,6 +183,32 @@ def test_lesson_runs_in_smoke_mode(path, tmp_path):
         client.execute(env=env)
     except CellExecutionError as err:
         pytest.fail(f"{path.name} failed in smoke mode:\n{err}", pytrace=False)
+    for i, cell in enumerate(nb.cells):
+        outputs = cell.get("outputs", [])
+        for k, out in enumerate(outputs):
+            data = out.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data, (
+                f"{path.name} cell {i}: a progress bar in smoke mode"
+            )
+            assert out.get("name") != "stderr", f"{path.name} cell {i} wrote to stderr: {out}"
+            if "image/png" in data:
+                after = outputs[k + 1].get("data", {}) if k + 1 < len(outputs) else {}
+                assert after.get("text/markdown", "").startswith("*Figure: "), (
+                    f"{path.name} cell {i}: a figure without a caption under it"
+                )
+    printed = [
+        line
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+        for line in out.get("text", "").split("\n")
+    ]
+    for line in printed:  # JupyterLab breaks longer lines anywhere, mid-word too
+        assert len(line) <= 100, f"{path.name} prints a line of {len(line)} characters: {line}"
+    sentences = [line for line in printed if len(line) > 60 and " " in line]
+    repeated = {line for line in sentences if sentences.count(line) > 1}
+    assert not repeated, f"{path.name} prints the same sentence twice: {repeated}"
+    assert "array_api_strict" not in "\n".join(printed), "a backend only for checking code"
     for cell in nb.cells:  # every check cell (hidden tests included) reported a passed check
         if _is_check(cell):
             streams = [o for o in cell.outputs if o.get("output_type") == "stream"]
@@ -138,6 +220,61 @@ def test_lesson_runs_in_smoke_mode(path, tmp_path):
 
 
 # -- the helpers the check cells call ------------------------------------------------------------
+def test_a_failed_check_shows_in_a_notebook_as_one_line_without_a_traceback(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from minivae import checks\ncheck = checks.check_true\n"
+            'check("the loss", False, "the loss went up.")'
+        )
+    ]
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert error.ename == "ExerciseFailed" and error.evalue == "the loss: the loss went up."
+    assert len(error.traceback) == 1, error.traceback  # no frames of checks.py
+    assert "✗ the loss: the loss went up." in error.traceback[0]
+
+
+def test_progress_bars_are_off_in_smoke_mode_unless_asked_for(monkeypatch):
+    from minivae import checks
+
+    monkeypatch.delenv("MINIVAE_LESSON_PROGRESS", raising=False)
+    monkeypatch.delenv("MINIVAE_LESSON_MODE", raising=False)
+    assert checks.show_progress()
+    monkeypatch.setenv("MINIVAE_LESSON_MODE", "smoke")
+    assert not checks.show_progress()
+    monkeypatch.setenv("MINIVAE_LESSON_PROGRESS", "on")
+    assert checks.show_progress()
+    monkeypatch.setenv("MINIVAE_LESSON_PROGRESS", "off")
+    monkeypatch.delenv("MINIVAE_LESSON_MODE")
+    assert not checks.show_progress()
+
+
+def test_a_lesson_says_first_which_library_function_is_not_written(monkeypatch, capsys):
+    import minivae as mv
+    from minivae import checks
+
+    assert checks.library_written() and capsys.readouterr().out == ""
+
+    def stub(self, dout):
+        raise NotImplementedError("Linear.backward is yours to write: lesson 1, exercise 3.")
+
+    monkeypatch.setattr(mv.nn.Linear, "backward", stub)
+    assert not checks.library_written("Linear.backward", "Adam.update")
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert lines == [
+        "Linear.backward in minivae/nn.py is not written yet (lesson 1, exercise 3): the cells "
+        "of this lesson that use it will stop until it is."
+    ]
+
+
 def test_pick_follows_the_lesson_mode(monkeypatch):
     from minivae import checks
 

@@ -151,3 +151,58 @@ def test_save_writes_a_png(tmp_path):
     assert path.parent.name == "figures"
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
     assert plots.samples(model, n=4)._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # notebooks
+
+
+def test_an_autoencoder_history_has_no_kl_panel():
+    ae = mv.Autoencoder(input_dim=784, hidden=[16], latent_dim=2, seed=0)
+    history = mv.fit(
+        ae, mv.Adam(ae.parameters()), X, epochs=2, batch_size=8, x_val=X, seed=0, progress=False
+    )
+    (ax,) = plots.loss_curves(history).axes
+    assert "no KL term" in ax.get_title() and len(ax.lines) == 2
+    assert len(plots.loss_curves(_history()).axes) == 3  # a VAE keeps all three
+
+
+def _contrast(colour, background) -> float:
+    """WCAG contrast ratio of two colours."""
+    from matplotlib.colors import to_rgb
+
+    def luminance(c):
+        lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(c)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted([luminance(colour), luminance(background)], reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_lesson_style_reads_in_light_and_dark_themes():
+    """Transparent around the axes (the theme shows through), a white plotting area, and text in
+    a grey that keeps a contrast of 4:1 or more on JupyterLab's light (#fff) and dark (#111)
+    backgrounds."""
+    import io
+
+    import matplotlib
+    from matplotlib.image import imread
+
+    with matplotlib.rc_context():
+        plots.lesson_style()
+        fig = plots.loss_curves(_history())
+        image = imread(io.BytesIO(plots._png(fig)))
+    assert image.shape[2] == 4 and image[0, 0, 3] == 0, "the corner is transparent"
+    ax = fig.axes[0].get_window_extent()
+    h = image.shape[0]
+    inside = image[int(h - ax.y1) + 5, int(ax.x0) + 5]
+    np.testing.assert_allclose(inside, [1, 1, 1, 1])  # the axes face: opaque white
+    for background in ("#ffffff", "#111111"):
+        assert _contrast(plots.TEXT_GREY, background) >= 4.0
+    assert fig.axes[0].title.get_color() == plots.TEXT_GREY
+    assert matplotlib.rcParams["figure.facecolor"] != "none"  # rc_context put it back
+
+
+def test_show_puts_a_caption_under_the_figure(capsys):
+    fig = plots.samples(mv.VAE(input_dim=784, hidden=[16], latent_dim=2, seed=0), n=4)
+    plots.show(fig, "four  samples\nfrom the prior")  # outside IPython: the caption is printed
+    assert capsys.readouterr().out == "Figure: four samples from the prior\n"
+    with pytest.raises(ValueError) as info:
+        plots.show(fig, " ")
+    assert str(info.value) == "show needs a caption: one sentence saying what the figure shows."
