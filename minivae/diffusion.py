@@ -79,7 +79,7 @@ class Schedule:
     def __init__(self, name: str = "linear", steps: int = 1000):
         if name not in SCHEDULES:
             raise ValueError(f"Unknown schedule {name!r}: choose 'linear' or 'cosine'.")
-        T = validate.positive_int(steps, "Schedule", "steps (T)")
+        T = validate.whole(steps, "Schedule", "steps (T)")
         t = np.arange(T + 1, dtype=np.float64)
         if name == "linear":
             scale = 1000.0 / T
@@ -170,11 +170,11 @@ class LatentDiffusion(Module):
         dtype=None,
     ):
         where = "LatentDiffusion"
-        latent_dim = validate.positive_int(latent_dim, where, "latent_dim")
+        latent_dim = validate.whole(latent_dim, where, "latent_dim")
         if isinstance(hidden, (int, float)) or not hasattr(hidden, "__iter__"):
             raise ValueError(f"{where}: hidden must be a list of layer sizes, got {hidden!r}.")
-        hidden = [validate.positive_int(h, where, "hidden size") for h in hidden]
-        time_dim = validate.positive_int(time_dim, where, "time_dim")
+        hidden = [validate.whole(h, where, "hidden size") for h in hidden]
+        time_dim = validate.whole(time_dim, where, "time_dim")
         if time_dim % 2:
             raise ValueError(f"{where}: time_dim must be even (sines and cosines), got {time_dim}.")
         seed = validate.seed(seed, where)
@@ -336,7 +336,7 @@ class LatentDiffusion(Module):
         """The subsequence τ_S > … > τ_1 of the T steps that DDIM visits: ``steps`` of them,
         evenly spaced from T down to 1 (all of T, T − 1, …, 1 when steps = T)."""
         T = self.schedule.T
-        steps = validate.positive_int(steps, "LatentDiffusion.sample", "steps")
+        steps = validate.whole(steps, "LatentDiffusion.sample", "steps")
         if steps > T:
             raise ValueError(
                 f"LatentDiffusion.sample: steps must be at most T = {T} (the steps the model "
@@ -360,7 +360,7 @@ class LatentDiffusion(Module):
         """Every z_t the sampler visits, from z_T to z_0, in the standardized space: a list of
         arrays (n, d), one more than the steps taken (lesson 10 draws the path)."""
         where = "LatentDiffusion.sample"
-        n = validate.positive_int(n, where, "n")
+        n = validate.whole(n, where, "n")
         seed = validate.seed(seed, where)
         if sampler not in ("ddpm", "ddim"):
             raise ValueError(f"{where}: sampler must be 'ddpm' or 'ddim', got {sampler!r}.")
@@ -411,9 +411,9 @@ def train(
     codes' mean and standard deviation are stored in the model first (see ``set_data_scale``).
     """
     where = "diffusion.train"
-    steps = validate.positive_int(steps, where, "steps")
-    batch_size = validate.positive_int(batch_size, where, "batch_size")
-    log_every = validate.positive_int(log_every, where, "log_every")
+    steps = validate.whole(steps, where, "steps")
+    batch_size = validate.whole(batch_size, where, "batch_size")
+    log_every = validate.whole(log_every, where, "log_every")
     seed = validate.seed(seed, where)
     z = model._z(z, "train")
     model.set_data_scale(z)

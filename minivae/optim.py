@@ -16,9 +16,7 @@ refuses to run when a parameter was given a new array, and says what to write in
 
 from __future__ import annotations
 
-import math
-
-from . import backend
+from . import backend, validate
 from .nn import Module, Parameter
 
 __all__ = ["Adam", "SGD", "Optimizer", "ReplacedArrayError"]
@@ -49,10 +47,8 @@ class Optimizer:
                 f"{type(self).__name__} takes Parameter objects, e.g. model.parameters()."
             )
         if not self.params:
-            raise ValueError("The optimizer was given no parameters to update.")
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"The learning rate must be a positive number, got {lr!r}.")
-        self.lr = float(lr)
+            raise validate.SettingError("The optimizer was given no parameters to update.")
+        self.lr = validate.number(lr, type(self).__name__, "the learning rate lr")
         self.t = 0  # steps taken so far
         self.remember_arrays()
 
@@ -116,9 +112,7 @@ class SGD(Optimizer):
 
     def __init__(self, parameters, lr: float = 0.01, momentum: float = 0.0):
         super().__init__(parameters, lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
-        self.momentum = float(momentum)
+        self.momentum = validate.fraction(momentum, "SGD", "momentum")
         self.velocity = self._zeros()
 
     def hyperparameters(self):
@@ -154,15 +148,8 @@ class Adam(Optimizer):
 
     def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(parameters, lr)
-        try:
-            self.beta1, self.beta2 = (float(b) for b in betas)
-        except (TypeError, ValueError):
-            raise ValueError(f"Adam's betas must be two numbers (β₁, β₂), got {betas!r}.") from None
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"Adam's betas must be in [0, 1), got {tuple(betas)}.")
-        if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-            raise ValueError(f"Adam's eps must be a small positive number, got {eps}.")
-        self.eps = float(eps)
+        self.beta1, self.beta2 = validate.betas(betas)
+        self.eps = validate.number(eps, "Adam", "eps")
         self.m = self._zeros()  # one running mean of the gradient per parameter
         self.v = self._zeros()  # and one of its square
 

@@ -12,6 +12,8 @@ so z has the same distribution, and dz/dμ, dz/dlog σ² exist.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from . import backend
 from .nn import Module
 
@@ -38,6 +40,17 @@ class GaussianSampler(Module):
     def reseed(self, seed):
         """Start a fresh stream of noise from ``seed`` (training reseeds it every epoch)."""
         self.seed, self.gen = seed, None
+
+    @contextmanager
+    def seeded(self, seed):
+        """Draw from ``seed`` inside the ``with`` block, then carry on the stream as before
+        (evaluation draws its own noise and leaves training's untouched)."""
+        saved = self.seed, self.gen
+        self.reseed(seed)
+        try:
+            yield self
+        finally:
+            self.seed, self.gen = saved
 
     def forward(self, mu, logvar, eps=None):
         xp = backend.namespace(mu)

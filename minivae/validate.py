@@ -30,11 +30,86 @@ import numpy as np
 from . import backend
 from .backend import BackendError
 
-__all__ = ["InputError", "batch", "for_model", "positive_int", "seed"]
+__all__ = [
+    "InputError",
+    "SettingError",
+    "SettingTypeError",
+    "batch",
+    "data",
+    "is_finite",
+    "is_whole",
+    "labels",
+    "model_config",
+    "noise",
+    "number",
+    "seed",
+    "whole",
+]
+
+LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 class InputError(ValueError):
-    """Data that a model cannot use as it is (shape, values); the message says how to fix it."""
+    """Data or a setting that minivae cannot use as it is; the message says how to fix it."""
+
+
+class SettingError(ValueError):
+    """A setting (a size, a rate, a seed, a count) that breaks its rule; one sentence names it."""
+
+
+class SettingTypeError(SettingError, TypeError):
+    """A setting of the wrong type (True, '20', None where a number goes): a
+    :class:`SettingError` like every refused setting, and a ``TypeError`` too."""
+
+
+# -- numbers: one rule, one wording, one exception type each --------------------------------------
+#
+#   whole(v, where, name, minimum)  "{where}: {name} must be a whole number ≥ 1, got 2.5."
+#   number(v, where, name, zero_ok) "{where}: {name} must be a positive finite number, got nan."
+#                                   "{where}: {name} must be a finite number ≥ 0, got inf."
+#   seed(v, where)                  "{where}: seed must be a whole number ≥ 0 or None, got -1."
+#
+# A value that is not a number at all (True and False included, '20', None) raises
+# SettingTypeError; a number outside the rule raises SettingError. Both are ValueErrors. Data
+# (arrays handed to a model) that breaks a rule raises InputError instead.
+
+
+def is_number(value) -> bool:
+    """A real number, Python's or NumPy's; True and False are not numbers here."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def is_finite(value) -> bool:
+    """A real number that is neither infinite nor NaN."""
+    return is_number(value) and math.isfinite(value)
+
+
+def is_whole(value, minimum: int = 1, exact_int: bool = False) -> bool:
+    """A whole number ≥ ``minimum``; 20.0 counts unless ``exact_int`` (a JSON integer)."""
+    if exact_int and type(value) is not int:
+        return False
+    return is_finite(value) and int(value) == value and value >= minimum
+
+
+def _refuse(value, message):
+    return (SettingError if is_number(value) else SettingTypeError)(message)
+
+
+def whole(value, where: str, name: str, minimum: int = 1) -> int:
+    """``value`` as an int ≥ ``minimum`` (1 unless given), or one sentence naming it."""
+    if not is_whole(value, minimum):
+        raise _refuse(value, f"{where}: {name} must be a whole number ≥ {minimum}, got {value!r}.")
+    return int(value)
+
+
+def number(value, where: str, name: str, zero_ok: bool = False) -> float:
+    """``value`` as a finite float > 0 (≥ 0 when ``zero_ok``), or one sentence naming it."""
+    if not (is_finite(value) and (value >= 0 if zero_ok else value > 0)):
+        rule = "a finite number ≥ 0" if zero_ok else "a positive finite number"
+        raise _refuse(value, f"{where}: {name} must be {rule}, got {value!r}.")
+    return float(value)
 
 
 def batch(x, *, xp, dtype, width, where, name="x", what="input_dim", unit=False, values=True):
@@ -71,23 +146,111 @@ def for_model(model, x, where, name="x", values=True):
     )
 
 
-def positive_int(value, where: str, name: str) -> int:
-    """``value`` as an int ≥ 1, or a ValueError naming it (bools and 2.5 are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a whole number ≥ 1, got {value!r}.")
-    if not (math.isfinite(value) and int(value) == value and value >= 1):
-        raise ValueError(f"{where}: {name} must be a whole number ≥ 1, got {value!r}.")
-    return int(value)
-
-
 def seed(value, where: str, name: str = "seed"):
     """A seed: None, or a whole number ≥ 0 (what numpy.random.default_rng accepts)."""
     if value is None:
         return None
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
-    if not ok:
-        raise ValueError(f"{where}: {name} must be a whole number ≥ 0 or None, got {value!r}.")
+    if not (isinstance(value, (int, np.integer)) and is_whole(value, 0)):
+        raise _refuse(value, f"{where}: {name} must be a whole number ≥ 0 or None, got {value!r}.")
     return int(value)
+
+
+def fraction(value, where: str, name: str) -> float:
+    """A number in [0, 1) (momentum, Adam's β₁ and β₂), as a float."""
+    if not (is_finite(value) and 0 <= value < 1):
+        raise _refuse(value, f"{where}: {name} must be in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def betas(value, where: str = "Adam"):
+    """Adam's (β₁, β₂): two numbers, each in [0, 1)."""
+    if not (hasattr(value, "__len__") and len(value) == 2):
+        raise _refuse(value, f"{where}'s betas must be two numbers (β₁, β₂), got {value!r}.")
+    return tuple(fraction(b, where, name) for b, name in zip(value, ("β₁", "β₂")))
+
+
+# -- a model's settings and inputs ----------------------------------------------------------------
+def model_config(kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype, **extra):
+    """The checked settings of an autoencoder (``kind`` "ae") or a VAE ("vae", with ``beta`` in
+    ``extra``), as checkpoints save them. The activation's name is checked by ``nn.activation``."""
+    where = {"ae": "Autoencoder", "vae": "VAE"}[kind]
+    if "beta" in extra:
+        extra["beta"] = number(extra["beta"], where, "beta", zero_ok=True)
+    if isinstance(hidden, (int, float)) or not hasattr(hidden, "__iter__"):
+        raise _refuse(
+            hidden,
+            f"{where}: hidden must be a list of layer sizes, e.g. hidden=[400], got {hidden!r}.",
+        )
+    hidden = [whole(h, where, "hidden size") for h in hidden]
+    input_dim = whole(input_dim, where, "input_dim")
+    latent_dim = whole(latent_dim, where, "latent_dim")
+    if likelihood not in LIKELIHOODS:
+        raise SettingError(
+            f"{where}: likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}."
+        )
+    lam = number(lam, where, "lam (λ = 1/(2σ²) of the Gaussian decoder)")
+    return dict(
+        kind=kind,
+        input_dim=input_dim,
+        hidden=hidden,
+        latent_dim=latent_dim,
+        likelihood=likelihood,
+        **extra,
+        lam=lam,
+        activation=activation,
+        dtype=backend.dtype_name(dtype),
+    )
+
+
+def data(model, x, method: str, check: bool = True, values: bool = True):
+    """An autoencoder's input ``x`` checked by :func:`for_model` (``check=False``: as it is)."""
+    if not check:
+        return x
+    return for_model(model, x, f"{type(model).__name__}.{method}", values=values)
+
+
+def codes(model, z, method: str, check: bool = True, name: str = "z"):
+    """Codes (or noise) of shape (batch, latent_dim), checked like the data but any real."""
+    if not check:
+        return z
+    where = f"{type(model).__name__}.{method}"
+    xp, dtype, width = model.xp, model.dtype, model.latent_dim
+    return batch(z, xp=xp, dtype=dtype, width=width, where=where, name=name, what="latent_dim")
+
+
+def noise(model, eps, x, method: str, check: bool = True):
+    """The VAE's noise ε: None, or one row of shape (latent_dim,) per row of ``x``."""
+    if eps is None or not check:
+        return eps
+    eps = codes(model, eps, method, name="eps")
+    if eps.shape[0] != x.shape[0]:
+        raise InputError(
+            f"{type(model).__name__}.{method}: eps has shape {tuple(eps.shape)}; expected "
+            f"({x.shape[0]}, {model.latent_dim}), one row of noise per row of x."
+        )
+    return eps
+
+
+def labels(y, n: int, n_classes: int, xp, where: str):
+    """Integer class labels, shape (n,), each in 0 … n_classes − 1, on the namespace ``xp``."""
+    if not hasattr(y, "shape"):
+        y = xp.asarray(y)
+    ns = backend.namespace(y)
+    if not ns.isdtype(y.dtype, "integral"):
+        raise TypeError(f"{where}: labels have dtype {y.dtype}; expected integers.")
+    if tuple(y.shape) != (n,):
+        raise InputError(
+            f"{where}: labels have shape {tuple(y.shape)}; expected ({n},), one class "
+            "number per row of x."
+        )
+    y = y if ns is xp else backend.asarray(y, namespace=xp)
+    lo, hi = int(xp.min(y)), int(xp.max(y))
+    if lo < 0 or hi >= n_classes:
+        raise InputError(
+            f"{where}: labels run from {lo} to {hi}; expected class numbers 0 to "
+            f"{n_classes - 1} (the classifier has n_classes={n_classes})."
+        )
+    return y
 
 
 # -- the steps -----------------------------------------------------------------------------------

@@ -446,12 +446,12 @@ class NaNValidation(mv.VAE):
 
     val_calls = 0
 
-    def _loss(self, x, eps=None):
+    def loss(self, x, eps=None, check=True):
         if x.shape[0] == 32:
             self.val_calls += 1
             if self.val_calls == 2:
                 x = x + np.float32(np.nan)
-        return super()._loss(x, eps)
+        return super().loss(x, eps, check)
 
 
 def test_a_nan_validation_loss_rolls_back_and_the_checkpoint_resumes(tmp_path):
@@ -618,15 +618,15 @@ def test_flags_that_contradict_the_resumed_checkpoint_are_refused(tmp_path, caps
 
 def test_the_ctrl_c_hint_pastes_into_a_shell_as_it_is(tmp_path, monkeypatch, capsys):
     calls = []
-    real = mv.VAE._loss
+    real = mv.VAE.loss
 
-    def interrupting(self, x, eps=None):
+    def interrupting(self, x, eps=None, check=True):
         calls.append(1)
         if len(calls) == 3:  # 1 step per epoch + 1 validation batch: step 1 of epoch 2
             raise KeyboardInterrupt
-        return real(self, x, eps)
+        return real(self, x, eps, check)
 
-    monkeypatch.setattr(mv.VAE, "_loss", interrupting)
+    monkeypatch.setattr(mv.VAE, "loss", interrupting)
     out = tmp_path / "my run's folder"
     quick = ["--limit", "100", "--batch-size", "128", "--hidden", "8", "--no-progress"]
     assert main(["train", "--epochs", "3", *quick, "--no-figures", "--out", str(out)]) == 130
@@ -635,7 +635,7 @@ def test_the_ctrl_c_hint_pastes_into_a_shell_as_it_is(tmp_path, monkeypatch, cap
     assert line.endswith(f"--resume {shlex.quote(ckpt)} --epochs 2")
     words = shlex.split(line.split("plus ", 1)[1])  # as a shell reads what was pasted
     assert words == ["--resume", ckpt, "--epochs", "2"]
-    monkeypatch.setattr(mv.VAE, "_loss", real)
+    monkeypatch.setattr(mv.VAE, "loss", real)
     assert main(["train", *quick, "--no-figures", "--out", str(out), *words]) == 0
 
 

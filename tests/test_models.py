@@ -119,10 +119,10 @@ def test_hidden_can_be_empty():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(latent_dim=0), "latent_dim must be a positive integer"),
-        (dict(hidden=[10, -3]), "hidden size must be a positive integer"),
+        (dict(latent_dim=0), "latent_dim must be a whole number ≥ 1"),
+        (dict(hidden=[10, -3]), "hidden size must be a whole number ≥ 1"),
         (dict(likelihood="poisson"), "likelihood must be 'bernoulli' or 'gaussian'"),
-        (dict(beta=-1.0), "beta must be zero or positive"),
+        (dict(beta=-1.0), "beta must be a finite number ≥ 0"),
         (dict(lam=0.0), "lam"),
         (dict(activation="gelu"), "Unknown activation"),
     ],
