@@ -10,28 +10,16 @@ Both autoencoders have the same interface::
     x_new = model.sample(16, seed=0)
     x_hat = model.reconstruct(x)
 
-``backward`` uses what the last ``loss`` call cached; call ``loss`` then ``backward``, with no
-other forward call (encode, decode, ...) in between.
-
-Every public method checks its input first, in one line that calls :mod:`minivae.validate`
-(shape, backend, dtype and values, each failing with one sentence; data of another precision is
-cast to the model's dtype). ``check=False`` skips that: ``fit`` and ``evaluate`` check the whole
-data set once and then call the same public methods unchecked, batch after batch.
+``backward`` uses what the last ``loss`` cached: no other forward call (encode, ...) between.
+Each public method checks its input in one line (:mod:`minivae.validate`); ``check=False`` skips
+that, as ``fit`` and ``evaluate`` do batch after batch once they have checked the whole data set.
 """
 
 from __future__ import annotations
 
 import copy
 
-from . import backend, validate
-from .losses import (
-    bernoulli_log_prob,
-    bernoulli_nll,
-    gaussian_log_prob,
-    gaussian_nll,
-    kl_standard_normal,
-    softmax_cross_entropy,
-)
+from . import backend, losses, validate
 from .nn import Clamp, Linear, Module, Sequential, mlp, sigmoid
 from .nn import activation as make_activation
 from .sampling import GaussianSampler
@@ -45,12 +33,8 @@ LOGVAR_RANGE = (-30.0, 20.0)
 
 
 class LossTerms:
-    """The terms of a loss, in nats per example (summed over features, averaged over the batch).
-
-    Read them as Python floats (``terms.total``, ``terms.recon``, ``terms.kl``). They are kept as
-    0-d arrays until read, so a training loop on the GPU only waits for the device when it asks
-    for a number; ``terms.arrays`` gives the arrays themselves.
-    """
+    """The terms of a loss in nats per example, read as floats (``terms.total``, ``.recon``,
+    ``.kl``). Kept as 0-d arrays (``terms.arrays``) until read, so a GPU waits only when asked."""
 
     def __init__(self, **arrays):
         self.arrays = arrays
@@ -109,16 +93,16 @@ class Autoencoder(Module):
     def _reconstruction(self, out, x):
         """−log p(x | z) from the decoder's raw output, and its gradient."""
         if self.likelihood == "bernoulli":
-            return bernoulli_nll(out, x)
-        return gaussian_nll(out, x, self.lam)
+            return losses.bernoulli_nll(out, x)
+        return losses.gaussian_nll(out, x, self.lam)
 
     def log_px(self, z, x, check=True):
         """log p(x | z) for each example, shape (batch,): the decoder's likelihood of x."""
         out = self.decoder(validate.codes(self, z, "log_px", check))
         x = validate.data(self, x, "log_px", check)
         if self.likelihood == "bernoulli":
-            return bernoulli_log_prob(out, x)  # out are the logits
-        return gaussian_log_prob(out, x, self.lam)  # out are the pixel means
+            return losses.bernoulli_log_prob(out, x)  # out are the logits
+        return losses.gaussian_log_prob(out, x, self.lam)  # out are the pixel means
 
     def decode(self, z, check=True):
         """Pixel means E[x | z]: σ(logits) for a Bernoulli decoder, the output for a Gaussian."""
@@ -148,8 +132,9 @@ class Autoencoder(Module):
         return self.decode(self.encode(x, check=False), check=False)
 
     def sample(self, n: int, seed=0):
-        """Decode n codes drawn from N(0, I). A plain autoencoder never asked its codes to look
-        like N(0, I), so these are usually not images: see lesson 4."""
+        """Decode n codes drawn from N(0, I): for a VAE, the prior the KL term pulled the codes
+        towards. A plain autoencoder never asked its codes to look like N(0, I), so its samples
+        are usually not images: see lesson 4."""
         where = f"{type(self).__name__}.sample"
         n, seed = validate.whole(n, where, "n"), validate.seed(seed, where)
         z = backend.Generator(seed, namespace=self.xp).normal((n, self.latent_dim), self.dtype)
@@ -186,14 +171,13 @@ class VAE(Autoencoder):
     The clamp keeps log σ² in :data:`LOGVAR_RANGE` = [−30, 20] so that σ² = exp(log σ²) never
     overflows; outside that range its gradient is 0 (the loss does not change there).
 
-    ``regularizer`` is the function that gives the KL term and its gradients, ``(value, dmu,
-    dlogvar)`` from ``(mu, logvar)``: :func:`~minivae.losses.kl_standard_normal` unless set on the
-    model (lesson 6 sets :func:`~minivae.losses.kl_lecture` to compare; checkpoints do not record
-    it).
+    ``regularizer`` gives the KL term and its gradients, ``(value, dmu, dlogvar)`` from ``(mu,
+    logvar)``: ``losses.kl_standard_normal``, or ``losses.kl_lecture`` where lesson 6 sets it to
+    compare (checkpoints do not record it).
     """
 
     kind = "vae"
-    regularizer = staticmethod(kl_standard_normal)
+    regularizer = staticmethod(losses.kl_standard_normal)
 
     def __init__(
         self,
@@ -300,16 +284,9 @@ class Classifier(Module):
     def xp(self):
         return backend.namespace(self.head.W.data)
 
-    def _x(self, x, method):
-        width = next(m for _, m in self.named_modules() if isinstance(m, Linear)).in_dim
-        where = f"Classifier.{method}"
-        return validate.batch(x, xp=self.xp, dtype=self.dtype, width=width, where=where)
-
-    def _xy(self, x, labels, method):
-        x = self._x(x, method)
-        return x, validate.labels(
-            labels, x.shape[0], self.n_classes, self.xp, f"Classifier.{method}"
-        )
+    def _x(self, x, method, labels=None):
+        """``x`` checked (and ``labels`` too, when given): see :func:`validate.classifier_input`."""
+        return validate.classifier_input(self, x, labels, f"Classifier.{method}")
 
     def forward(self, x):
         """The class logits, shape (batch, n_classes)."""
@@ -317,8 +294,8 @@ class Classifier(Module):
 
     def loss(self, x, labels):
         """Softmax cross-entropy of integer ``labels`` (shape (batch,)), averaged over the batch."""
-        x, labels = self._xy(x, labels, "loss")
-        value, self._dlogits = softmax_cross_entropy(self.forward(x), labels)
+        x, labels = self._x(x, "loss", labels)
+        value, self._dlogits = losses.softmax_cross_entropy(self.forward(x), labels)
         return LossTerms(total=value)
 
     def backward(self):
@@ -331,7 +308,7 @@ class Classifier(Module):
 
     def accuracy(self, x, labels) -> float:
         """The fraction of examples whose predicted class is the label."""
-        x, labels = self._xy(x, labels, "accuracy")
+        x, labels = self._x(x, "accuracy", labels)
         xp = self.xp
         hits = xp.argmax(self.forward(x), axis=1) == xp.astype(labels, xp.int64)
         return float(xp.mean(xp.astype(hits, xp.float64)))

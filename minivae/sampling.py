@@ -12,9 +12,7 @@ so z has the same distribution, and dz/dμ, dz/dlog σ² exist.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from . import backend
+from . import backend, validate
 from .nn import Module
 
 __all__ = ["GaussianSampler", "reparameterize"]
@@ -41,28 +39,14 @@ class GaussianSampler(Module):
         """Start a fresh stream of noise from ``seed`` (training reseeds it every epoch)."""
         self.seed, self.gen = seed, None
 
-    @contextmanager
-    def seeded(self, seed):
-        """Draw from ``seed`` inside the ``with`` block, then carry on the stream as before
-        (evaluation draws its own noise and leaves training's untouched)."""
-        saved = self.seed, self.gen
-        self.reseed(seed)
-        try:
-            yield self
-        finally:
-            self.seed, self.gen = saved
-
     def forward(self, mu, logvar, eps=None):
         xp = backend.namespace(mu)
         if eps is None:
             if self.gen is None:
                 self.gen = backend.Generator(self.seed, namespace=xp)
             eps = self.gen.normal(tuple(mu.shape), dtype=mu.dtype)
-        elif tuple(eps.shape) != tuple(mu.shape):
-            raise ValueError(
-                f"{self.name or 'GaussianSampler'}: eps must have the shape of mu "
-                f"{tuple(mu.shape)}, got {tuple(eps.shape)}."
-            )
+        else:
+            validate.same_shape(eps, mu, self.name or "GaussianSampler")
         sigma = xp.exp(0.5 * logvar)
         self.cache = (eps, sigma)
         return mu + sigma * eps

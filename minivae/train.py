@@ -30,6 +30,7 @@ __all__ = [
     "clip_grad_norm",
     "evaluate_loss",
     "fit",
+    "seeded_noise",
 ]
 
 TERMS = ("total", "recon", "kl")
@@ -89,6 +90,22 @@ def epoch_seed(seed, epoch: int, stream: int) -> int | None:
     if seed is None:
         return None
     return int(np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1)[0])
+
+
+@contextlib.contextmanager
+def seeded_noise(model, seed):
+    """Inside the ``with`` block the model's sampler draws its noise from ``seed``; afterwards
+    its own stream carries on as before, even if the block raised (an autoencoder draws none)."""
+    sampler = getattr(model, "sampler", None)
+    if sampler is None:
+        yield
+        return
+    saved = sampler.seed, sampler.gen
+    sampler.reseed(seed)
+    try:
+        yield
+    finally:
+        sampler.seed, sampler.gen = saved
 
 
 def _batches(n: int, batch_size: int, order):
@@ -168,10 +185,9 @@ def _evaluate_loss(model, x, batch_size, seed):
     """The loss terms of ``x`` (already checked), with the noise drawn from ``seed``; the
     sampler's own stream carries on afterwards as if this had not run."""
     xp = model.xp
-    sampler = getattr(model, "sampler", None)
     sums = {k: 0.0 for k in TERMS}
     n = x.shape[0]
-    with sampler.seeded(seed) if sampler is not None else contextlib.nullcontext():
+    with seeded_noise(model, seed):
         for start in range(0, n, batch_size):
             xb = x[start : min(n, start + batch_size), ...]
             terms = model.loss(xb, check=False)

@@ -34,6 +34,7 @@ __all__ = [
     "InputError",
     "SettingError",
     "SettingTypeError",
+    "ReplacedArrayError",
     "batch",
     "data",
     "is_finite",
@@ -169,6 +170,82 @@ def betas(value, where: str = "Adam"):
     return tuple(fraction(b, where, name) for b, name in zip(value, ("β₁", "β₂")))
 
 
+def choice(value, choices, what: str):
+    """``value`` if it is one of ``choices``, else one sentence listing them."""
+    if value not in choices:
+        listed = ", ".join(repr(k) for k in choices)
+        raise SettingError(f"Unknown {what} {value!r}: choose one of {listed}.")
+    return value
+
+
+# -- inside the core: what one layer hands the next ----------------------------------------------
+def layer_input(layer, x):
+    """The input of a ``Linear`` layer: (batch, in_dim), or one sentence naming the layer."""
+    if x.ndim != 2 or x.shape[1] != layer.in_dim:
+        raise ValueError(
+            f"{layer.name or 'Linear'} (Linear {layer.in_dim}→{layer.out_dim}) expects input of "
+            f"shape (batch, {layer.in_dim}), got {tuple(x.shape)}."
+        )
+
+
+def same_shape(eps, mu, where: str):
+    """The sampler's noise ε must have the shape of μ."""
+    if tuple(eps.shape) != tuple(mu.shape):
+        raise ValueError(
+            f"{where}: eps must have the shape of mu {tuple(mu.shape)}, got {tuple(eps.shape)}."
+        )
+
+
+# -- an optimizer's parameters ------------------------------------------------------------------
+class ReplacedArrayError(RuntimeError):
+    """A parameter's ``data`` or ``grad`` was replaced by a new array after the optimizer was
+    made; the message names the parameter and says what to write instead."""
+
+
+# The one other way a parameter gets new arrays: the fast path moving it into a flat buffer.
+_MOVED = " (If a mv.fast.Adam made after this optimizer moved it, train with that one.)"
+
+
+def parameters(value, where: str) -> list:
+    """The parameters an optimizer updates, as a list: objects with ``data``, ``grad`` and
+    ``name``, as ``model.parameters()`` gives them (not the model itself), at least one."""
+    if hasattr(value, "parameters") or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"{where} takes the parameters to update, e.g. {where}(model.parameters()), not "
+            f"{type(value).__name__}."
+        )
+    params = list(value)
+    if not all(hasattr(p, "data") and hasattr(p, "grad") and hasattr(p, "name") for p in params):
+        raise TypeError(f"{where} takes Parameter objects, e.g. model.parameters().")
+    if not params:
+        raise SettingError("The optimizer was given no parameters to update.")
+    return params
+
+
+def same_arrays(params, arrays):
+    """Refuse a parameter whose ``data`` or ``grad`` is no longer the array in ``arrays``.
+
+    A new ``grad`` means some backward pass wrote ``p.grad = ...`` where it must add in place
+    (``p.grad += ...``): gradients from two uses of a layer would no longer add up, and code
+    that holds the old array (a fast optimizer's flat buffer, a gradient clipper) would never
+    see them. A new ``data`` cuts the parameter off from everything that holds its values.
+    """
+    for p, (data, grad) in zip(params, arrays):
+        if p.grad is not grad:
+            raise ReplacedArrayError(
+                f"Parameter {p.name or '?'} was given a new gradient array (p.grad = ...) "
+                "after the optimizer was made, so the gradient must be added in place: "
+                "write `self.W.grad += x.T @ dout`, not `self.W.grad = ...`, in backward." + _MOVED
+            )
+        if p.data is not data:
+            raise ReplacedArrayError(
+                f"Parameter {p.name or '?'} was given a new data array (p.data = ...) after "
+                "the optimizer was made, so the optimizer no longer updates the array the "
+                "model uses: change values in place (p.data[...] = new), or make the "
+                "optimizer after the change." + _MOVED
+            )
+
+
 # -- a model's settings and inputs ----------------------------------------------------------------
 def model_config(kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype, **extra):
     """The checked settings of an autoencoder (``kind`` "ae") or a VAE ("vae", with ``beta`` in
@@ -229,6 +306,13 @@ def noise(model, eps, x, method: str, check: bool = True):
             f"({x.shape[0]}, {model.latent_dim}), one row of noise per row of x."
         )
     return eps
+
+
+def classifier_input(model, x, y, where: str):
+    """A classifier's input ``x`` (its first layer's width), and its labels ``y`` unless None."""
+    width = next(m for _, m in model.named_modules() if hasattr(m, "in_dim")).in_dim
+    x = batch(x, xp=model.xp, dtype=model.dtype, width=width, where=where)
+    return x if y is None else (x, labels(y, x.shape[0], model.n_classes, model.xp, where))
 
 
 def labels(y, n: int, n_classes: int, xp, where: str):

@@ -267,7 +267,8 @@ def test_binary_images_as_bool_or_int_equal_the_float_ones():
         (dict(beta=float("inf")), "VAE: beta must be a finite number ≥ 0, got inf."),
         (
             dict(lam=float("nan")),
-            "VAE: lam (λ = 1/(2σ²) of the Gaussian decoder) must be a positive finite number, got nan.",
+            "VAE: lam (λ = 1/(2σ²) of the Gaussian decoder) must be a positive finite number, "
+            "got nan.",
         ),
         (dict(seed=-1), "VAE: seed must be a whole number ≥ 0 or None, got -1."),
         (dict(dtype="float16"), "dtype must be 'float32' or 'float64', got 'float16'."),
