@@ -78,7 +78,7 @@ class Schedule:
 
     def __init__(self, name: str = "linear", steps: int = 1000):
         if name not in SCHEDULES:
-            raise ValueError(f"Unknown schedule {name!r}: choose 'linear' or 'cosine'.")
+            raise validate.SettingError(f"Unknown schedule {name!r}: choose 'linear' or 'cosine'.")
         T = validate.whole(steps, "Schedule", "steps (T)")
         t = np.arange(T + 1, dtype=np.float64)
         if name == "linear":
@@ -172,11 +172,15 @@ class LatentDiffusion(Module):
         where = "LatentDiffusion"
         latent_dim = validate.whole(latent_dim, where, "latent_dim")
         if isinstance(hidden, (int, float)) or not hasattr(hidden, "__iter__"):
-            raise ValueError(f"{where}: hidden must be a list of layer sizes, got {hidden!r}.")
+            raise validate.SettingError(
+                f"{where}: hidden must be a list of layer sizes, got {hidden!r}."
+            )
         hidden = [validate.whole(h, where, "hidden size") for h in hidden]
         time_dim = validate.whole(time_dim, where, "time_dim")
         if time_dim % 2:
-            raise ValueError(f"{where}: time_dim must be even (sines and cosines), got {time_dim}.")
+            raise validate.SettingError(
+                f"{where}: time_dim must be even (sines and cosines), got {time_dim}."
+            )
         seed = validate.seed(seed, where)
         self.schedule = Schedule(schedule, steps)
         self.config = dict(
@@ -338,7 +342,7 @@ class LatentDiffusion(Module):
         T = self.schedule.T
         steps = validate.whole(steps, "LatentDiffusion.sample", "steps")
         if steps > T:
-            raise ValueError(
+            raise validate.SettingError(
                 f"LatentDiffusion.sample: steps must be at most T = {T} (the steps the model "
                 f"was trained on), got {steps}."
             )
@@ -363,15 +367,17 @@ class LatentDiffusion(Module):
         n = validate.whole(n, where, "n")
         seed = validate.seed(seed, where)
         if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"{where}: sampler must be 'ddpm' or 'ddim', got {sampler!r}.")
+            raise validate.SettingError(
+                f"{where}: sampler must be 'ddpm' or 'ddim', got {sampler!r}."
+            )
         T = self.schedule.T
         if sampler == "ddpm" and steps not in (None, T):
-            raise ValueError(
+            raise validate.SettingError(
                 f"{where}: DDPM goes through all T = {T} steps; for {steps} steps use "
                 "sampler='ddim'."
             )
         if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
-            raise ValueError(f"{where}: eta must be a number in [0, 1], got {eta!r}.")
+            raise validate.SettingError(f"{where}: eta must be a number in [0, 1], got {eta!r}.")
         taus = self.ddim_timesteps(T if steps is None else steps)
         gen = backend.Generator(seed, namespace=self.xp)
         shape = (n, self.latent_dim)

@@ -293,7 +293,7 @@ class Sequential(Module):
         return f"Sequential({inner})"
 
 
-_ACTIVATIONS = {
+ACTIVATIONS = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
     "tanh": Tanh,
@@ -305,7 +305,7 @@ _ACTIVATIONS = {
 
 def activation(name: str) -> Module:
     """An activation layer by name: relu, leaky_relu, tanh, sigmoid, softplus or identity."""
-    return _ACTIVATIONS[validate.choice(name, _ACTIVATIONS, "activation")]()
+    return ACTIVATIONS[validate.choice(name, ACTIVATIONS, "activation")]()
 
 
 def mlp(

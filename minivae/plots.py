@@ -248,10 +248,11 @@ def reconstructions(model, x, n: int = 10, image_shape=IMAGE_SHAPE) -> Figure:
     return fig
 
 
-def samples(model, n: int = 64, seed=0, image_shape=IMAGE_SHAPE, nrow=None) -> Figure:
-    """A grid of ``n`` new images: codes z ~ N(0, I) (the prior), decoded to pixel means."""
+def samples(model, n: int = 64, seed=0, image_shape=IMAGE_SHAPE, nrow=None, images=None) -> Figure:
+    """A grid of ``n`` new images: codes z ~ N(0, I) (the prior), decoded to pixel means.
+    ``images``: those ``model.sample(n, seed)`` already gave (so nothing is decoded twice)."""
     image_shape = _check_image_shape(model, image_shape)
-    images = model.sample(int(n), seed=seed)
+    images = model.sample(int(n), seed=seed) if images is None else images
     title = f"{int(n)} samples: decoder means at z ~ N(0, I)  (seed {seed})"
     return image_grid(images, nrow=nrow, image_shape=image_shape, title=title)
 

@@ -83,14 +83,14 @@ def is_number(value) -> bool:
 
 
 def is_finite(value) -> bool:
-    """A real number that is neither infinite nor NaN."""
-    return is_number(value) and math.isfinite(value)
+    """A real number that is neither infinite nor NaN (an integer always is, however large)."""
+    return is_number(value) and (isinstance(value, (int, np.integer)) or math.isfinite(value))
 
 
 def is_whole(value, minimum: int = 1, exact_int: bool = False) -> bool:
     """A whole number ≥ ``minimum``; 20.0 counts unless ``exact_int`` (a JSON integer)."""
-    if exact_int and type(value) is not int:
-        return False
+    if exact_int:
+        return type(value) is int and value >= minimum
     return is_finite(value) and int(value) == value and value >= minimum
 
 

@@ -501,10 +501,11 @@ def test_a_history_that_could_not_be_resumed_is_not_saved(tmp_path):
 QUICK = ["--epochs", "1", "--limit", "100", "--hidden", "8", "--no-progress", "--no-figures"]
 
 
-def _flag_refused(capsys, argv, *pieces, status=2):
-    """``main(argv)`` exits with ``status`` and one line on stderr holding each piece."""
+def _flag_refused(capsys, argv, *pieces, status=2, run=main):
+    """``run(argv)`` (the command line's main) exits with ``status`` and one line on stderr
+    holding each piece."""
     try:
-        code = main(argv)
+        code = run(argv)
     except SystemExit as stop:
         code = stop.code
     assert code == status
@@ -556,11 +557,23 @@ def test_impossible_flags_are_refused_before_anything_is_created(tmp_path, capsy
     assert not out.exists()
 
 
+def _gallery_script():
+    """scripts/build_gallery.py, the maintainer's script that draws the README gallery."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "build_gallery.py"
+    spec = importlib.util.spec_from_file_location("build_gallery", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_bad_seeds_and_paths_are_refused_by_every_command(capsys, tmp_path):
     _flag_refused(capsys, ["sample", "x.npz", "--seed", "-1"], "argument --seed")
-    _flag_refused(capsys, ["figures", "--seed", "-2", "--out", str(tmp_path)], "argument --seed")
+    gallery = _gallery_script().main
+    _flag_refused(capsys, ["--seed", "-2", "--out", str(tmp_path)], "argument --seed", run=gallery)
     _flag_refused(
-        capsys, ["figures", "--data-dir", str(tmp_path / "no")], "--data-dir", "does not exist"
+        capsys, ["--data-dir", str(tmp_path / "no")], "--data-dir", "does not exist", run=gallery
     )
     _flag_refused(capsys, ["sample", "x.npz", "--out", str(tmp_path)], "--out", "is a folder")
     out = tmp_path / "file"
@@ -568,7 +581,7 @@ def test_bad_seeds_and_paths_are_refused_by_every_command(capsys, tmp_path):
     _flag_refused(
         capsys, ["train", *QUICK, "--out", str(out)], f"--out {out} is a file, not a folder"
     )
-    _flag_refused(capsys, ["figures", "--out", str(out)], "--out", "is a file, not a folder")
+    _flag_refused(capsys, ["--out", str(out)], "--out", "is a file, not a folder", run=gallery)
     # a model larger than any address space: one line, and no output folder
     big = tmp_path / "big"
     argv = ["train", *QUICK, "--hidden", str(10**15), "--out", str(big)]
