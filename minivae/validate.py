@@ -31,6 +31,7 @@ from . import backend
 from .backend import BackendError
 
 __all__ = [
+    "DatasetError",
     "InputError",
     "SettingError",
     "SettingTypeError",
@@ -52,6 +53,10 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 class InputError(ValueError):
     """Data or a setting that minivae cannot use as it is; the message says how to fix it."""
+
+
+class DatasetError(ValueError):
+    """A dataset could not be read or fetched: bad name, damaged file, failed download."""
 
 
 class SettingError(ValueError):

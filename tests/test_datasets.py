@@ -115,8 +115,8 @@ def mirror(server, cache, small_set, monkeypatch):
     files, _ = small_set
     for fname, (gz, raw) in files.items():
         server.files[f"/mnist/{fname}"] = gz
-        monkeypatch.setitem(datasets.SHA256["mnist"], fname, sha256(gz))
-        monkeypatch.setitem(datasets.RAW_SHA256["mnist"], fname, sha256(raw))
+        digests = datasets.Digests(sha256(gz), sha256(raw))
+        monkeypatch.setitem(datasets.DIGESTS, ("mnist", fname), digests)
     monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url + "/mnist/"])
     return server
 
@@ -228,7 +228,8 @@ def test_download_with_progress_bar(mirror, cache, capsys):
 
 def test_wrong_hash_leaves_nothing_trusted(mirror, cache, monkeypatch):
     fname = "t10k-images-idx3-ubyte.gz"
-    monkeypatch.setitem(datasets.SHA256["mnist"], fname, "0" * 64)
+    wrong = datasets.DIGESTS["mnist", fname]._replace(gz="0" * 64)
+    monkeypatch.setitem(datasets.DIGESTS, ("mnist", fname), wrong)
     with pytest.raises(DatasetError, match=fname) as info:
         datasets.load("mnist", split="test", progress=False)
     message = str(info.value)
@@ -258,7 +259,7 @@ def test_tampered_cache_file_is_replaced(mirror, cache, small_set):
         datasets.load("mnist", split="test", download=False)
     _, y = datasets.load("mnist", split="test", progress=False)
     np.testing.assert_array_equal(y, arrays["test"][1])
-    assert sha256(path.read_bytes()) == datasets.SHA256["mnist"][path.name]
+    assert sha256(path.read_bytes()) == datasets.DIGESTS["mnist", path.name].gz
 
 
 def test_cut_connection_leaves_nothing_trusted(mirror, cache, small_set):
@@ -418,9 +419,9 @@ def test_loader_checks_that_images_and_labels_match(mirror, small_set, tmp_path,
     folder = write_folder(tmp_path / "local", small_set, recompress=False)
     raw = idx_bytes(np.zeros(5, np.uint8))  # 5 labels for 12 images
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(raw, mtime=0))
-    monkeypatch.setitem(
-        datasets.SHA256["mnist"], "t10k-labels-idx1-ubyte.gz", sha256(gzip.compress(raw, mtime=0))
-    )
+    key = ("mnist", "t10k-labels-idx1-ubyte.gz")
+    digest = sha256(gzip.compress(raw, mtime=0))
+    monkeypatch.setitem(datasets.DIGESTS, key, datasets.DIGESTS[key]._replace(gz=digest))
     with pytest.raises(DatasetError, match="12 images but labels of shape"):
         datasets.load("mnist", split="test", data_dir=folder)
 

@@ -897,7 +897,7 @@ def test_an_idx_header_with_impossible_dimensions():
 
 
 def test_bad_shapes_arguments():
-    with pytest.raises(datasets.DatasetError) as info:
+    with pytest.raises(mv.validate.SettingError) as info:
         datasets.shapes(-5)
     assert str(info.value) == "shapes: n must be a whole number ≥ 1, got -5."
 
