@@ -1,5 +1,4 @@
-"""The command line's parser and its top: ``python -m minivae {train, sample, diffuse, assign,
-grade} ...``.
+"""The command line's parser: ``python -m minivae {train, sample, diffuse, assign, grade} ...``.
 
     python -m minivae train                      # a VAE on the embedded MNIST subset, offline
     python -m minivae train --dataset fashion-mnist --data-dir ../shared/datasets/fashion-mnist \\
@@ -9,27 +8,22 @@ grade} ...``.
     python -m minivae assign course/          # the student edition of lessons and library
     python -m minivae grade course/           # a score per exercise
 
-The commands themselves are small functions in :mod:`minivae.commands` and
-:mod:`minivae.cli_diffuse`. :func:`main` turns minivae's own errors (a refused flag, setting,
-input, checkpoint or data set; a file the system would not write) into one line and an exit
-status; anything else is a bug, and keeps its traceback.
+The commands are small functions in :mod:`minivae.commands` and :mod:`minivae.cli_diffuse`;
+``main`` in :mod:`minivae.__main__` runs the one asked for. Flag types refuse a value in the words
+:mod:`minivae.validate` uses for the same rule; choices come from :mod:`minivae.datasets` and
+:mod:`minivae.nn`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from . import validate
-from .backend import BackendError
-from .checkpoint import CheckpointError
 from .datasets import DATASETS as _ALL_DATASETS
-from .datasets import DatasetError
 from .nn import ACTIVATIONS as _ALL_ACTIVATIONS
-from .train import NonFiniteLossError
 
-__all__ = ["FlagError", "build_parser", "main"]
+__all__ = ["FlagError", "Parser", "build_parser"]
 
 DESCRIPTION = "minivae: train and sample variational autoencoders written by hand in NumPy/CuPy."
 
@@ -37,18 +31,6 @@ DESCRIPTION = "minivae: train and sample variational autoencoders written by han
 DATASETS = [d for d in _ALL_DATASETS if d != "mnist-small"]
 #: The --activation choices: every hidden activation but the identity.
 ACTIVATIONS = [a for a in _ALL_ACTIVATIONS if a != "identity"]
-
-#: The errors of minivae's own making: one line on stderr and exit status 1.
-ERRORS = (
-    validate.InputError,
-    validate.SettingError,
-    validate.ReplacedArrayError,
-    CheckpointError,
-    DatasetError,
-    BackendError,
-    NonFiniteLossError,
-    OSError,  # a file or folder the system would not read or write (named in the message)
-)
 
 
 class FlagError(ValueError):
@@ -357,35 +339,3 @@ def _diffuse_parser(sub):
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from . import cli_diffuse, commands
-
-    handlers = {
-        "train": commands.cmd_train,
-        "sample": commands.cmd_sample,
-        "assign": commands.cmd_assign,
-        "grade": commands.cmd_grade,
-        "diffuse": cli_diffuse.cmd_diffuse,
-    }
-    where = f"{parser.prog} {args.command}"
-    try:
-        return handlers[args.command](args)
-    except FlagError as err:
-        print(f"{where}: error: {err} (see {where} --help)", file=sys.stderr)
-        return 2
-    except ERRORS as err:
-        print(f"{where}: error: {err}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print(
-            f"{where}: error: out of memory (a model or data set too large for this machine)",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{where}: interrupted", file=sys.stderr)
-        return 130

@@ -138,10 +138,11 @@ def _write_figures(model, history, x_test, y_test, folder, seed=0):
         "loss_curves": lambda: plots.loss_curves(history),
         "reconstructions": lambda: plots.reconstructions(model, x_test[:10]),
         "samples": lambda: plots.samples(model, n=64, seed=seed),
-        "latent_scatter": lambda: plots.latent_scatter(model, x_test[:2000], y_test[:2000]),
         "interpolation": lambda: plots.interpolation(model, x_test[0], x_test[1]),
         "traversals": lambda: plots.traversals(model, dims=range(min(model.latent_dim, 10))),
     }
+    if model.latent_dim >= 2:  # a scatter of one dimension would be a line
+        drawn["latent_scatter"] = lambda: plots.latent_scatter(model, x_test[:2000], y_test[:2000])
     if model.latent_dim == 2:
         drawn["latent_manifold"] = lambda: plots.latent_manifold(model, n=20)
     if model.kind == "vae":
