@@ -7,6 +7,7 @@ and an exit status. Anything else is a bug, and keeps its traceback.
 import sys
 
 from . import cli_diffuse, commands, validate
+from .assignments import AssignmentError
 from .backend import BackendError
 from .checkpoint import CheckpointError
 from .cli import FlagError, build_parser
@@ -23,6 +24,7 @@ ERRORS = (
     validate.DatasetError,
     BackendError,
     NonFiniteLossError,
+    AssignmentError,  # assign and grade: a folder or lesson that cannot be used
     OSError,  # a file or folder the system would not read or write (named in the message)
 )
 
