@@ -1,7 +1,20 @@
-"""Checks on what is handed to minivae, each failing with one sentence that says what to do.
+"""Every check on what is handed to minivae, each failing with one sentence that says what to do.
 
-A model's public methods (``loss``, ``encode``, ``decode``, ``reconstruct``, ``sample``) and
-``fit`` call :func:`batch` on their data before any arithmetic, so a mistake shows up as::
+One rule, one wording, one exception type:
+
+* settings (sizes, rates, seeds, counts): :func:`whole`, :func:`number`, :func:`seed`,
+  :func:`fraction`, :func:`choice` and :func:`model_config` raise :class:`SettingError`, or
+  :class:`SettingTypeError` (also a ``TypeError``) when the value is not a number at all — True
+  and False included, everywhere; :func:`is_whole` and :func:`is_finite` are the same rules as
+  tests (the checkpoint reader applies them to what a file says);
+* data handed to a model: :func:`batch` (and :func:`data`, :func:`codes`, :func:`noise`,
+  :func:`labels`, the one-line forms the models call) raise :class:`InputError`;
+* an optimizer's parameters: :func:`parameters`, and :func:`same_arrays` which raises
+  :class:`ReplacedArrayError`; inside the core, :func:`layer_input` and :func:`same_shape`;
+* :class:`DatasetError` is the error of :mod:`minivae.datasets` (a bad name, a damaged file).
+
+A model's public methods (``loss``, ``encode``, ``decode``, ``reconstruct``, ``log_px``) and
+``fit`` check their data with :func:`batch` before any arithmetic, so a mistake shows up as::
 
     VAE.loss: x has shape (128, 28, 28); expected (batch, 784) — flatten images with
     x.reshape(len(x), -1).
@@ -17,8 +30,9 @@ instead of a traceback from deep inside a matrix product. What is checked, in or
 5. every value is finite and, for a Bernoulli decoder, in [0, 1].
 
 Step 5 reads two numbers back from the device (the minimum and the maximum: NaN propagates
-through both, so they are finite exactly when every value is). ``fit`` runs these checks once on
-the whole data set and then trains on the unchecked path, so the training loop pays nothing.
+through both, so they are finite exactly when every value is). ``fit`` and ``evaluate`` run these
+checks once on the whole data set and then call the models with ``check=False``, so their loops
+pay nothing.
 """
 
 from __future__ import annotations
@@ -33,17 +47,28 @@ from .backend import BackendError
 __all__ = [
     "DatasetError",
     "InputError",
+    "ReplacedArrayError",
     "SettingError",
     "SettingTypeError",
-    "ReplacedArrayError",
     "batch",
+    "betas",
+    "choice",
+    "classifier_input",
+    "codes",
     "data",
+    "for_model",
+    "fraction",
     "is_finite",
+    "is_number",
     "is_whole",
     "labels",
+    "layer_input",
     "model_config",
     "noise",
     "number",
+    "parameters",
+    "same_arrays",
+    "same_shape",
     "seed",
     "whole",
 ]
@@ -52,7 +77,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 class InputError(ValueError):
-    """Data or a setting that minivae cannot use as it is; the message says how to fix it."""
+    """Data that a model cannot use as it is (shape, values); the message says how to fix it."""
 
 
 class DatasetError(ValueError):
