@@ -8,6 +8,9 @@ or a GPU is missing. Each test gets float64 arrays from ``to_backend``.
 ``spawn`` starts a child process whose output is read line by line, every wait bounded by a
 timeout, and kills it at the end of the test whatever happened.
 
+Plain values and helpers that several files share (the toy data set, the small VAE, parameter
+comparisons, a memory probe) are in ``shared.py``.
+
 ``pytest -m "not slow"`` runs the core: it leaves out the tests that start Python processes,
 execute the lesson notebooks or build and grade the student edition (marked here or where they
 are written).

@@ -8,12 +8,12 @@ import signal
 import sys
 import tempfile
 import textwrap
-import tracemalloc
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shared import IMAGES, MiB, peak_bytes, refused, same_params, tiny_vae
 
 import minivae as mv
 from minivae import checkpoint
@@ -128,25 +128,9 @@ def test_classifiers_are_not_saved(tmp_path):
         mv.save(clf, tmp_path / "c.npz")
 
 
-IMAGES = np.random.default_rng(1).uniform(size=(4, 28, 28)).astype(np.float32)
-
-
-def _model(**kw):
-    return mv.VAE(input_dim=20, hidden=[16], latent_dim=2, seed=0, **kw)
-
-
-def _params(model):
-    return [mv.asnumpy(p.data).copy() for p in model.parameters()]
-
-
-def _same_params(a, b):
-    for p, q in zip(_params(a), _params(b)):
-        np.testing.assert_array_equal(p, q)
-
-
 def _saved_untrained(tmp_path):
     path = tmp_path / "m.npz"
-    model = _model()
+    model = tiny_vae()
     opt = mv.Adam(model.parameters())
     mv.save(model, path, optimizer=opt, history={"epoch": []})
     return path, model, path.read_bytes()
@@ -161,7 +145,7 @@ def _changed(model):
 def _intact(path, before, model_before):
     assert path.read_bytes() == before
     assert [f.name for f in path.parent.iterdir()] == [path.name]  # no temporary file left
-    _same_params(mv.load(path), model_before)
+    same_params(mv.load(path), model_before)
 
 
 def test_a_crash_mid_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
@@ -176,7 +160,7 @@ def test_a_crash_mid_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", crash)
     with pytest.raises(KeyboardInterrupt):
-        mv.save(_changed(_model()), path)
+        mv.save(_changed(tiny_vae()), path)
     monkeypatch.undo()
     _intact(path, before, model)
 
@@ -190,7 +174,7 @@ def test_a_full_disk_leaves_the_old_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", full)
     with pytest.raises(OSError) as info:
-        mv.save(_changed(_model()), path)
+        mv.save(_changed(tiny_vae()), path)
     monkeypatch.undo()
     assert info.value.errno == errno.ENOSPC
     assert str(info.value) == (
@@ -210,13 +194,13 @@ def test_a_denied_permission_leaves_the_old_checkpoint(tmp_path, monkeypatch, wh
     target = (tempfile, "mkstemp") if where == "mkstemp" else (os, "replace")
     monkeypatch.setattr(*target, denied)
     with pytest.raises(PermissionError, match="Could not save the checkpoint .*Permission denied"):
-        mv.save(_changed(_model()), path)
+        mv.save(_changed(tiny_vae()), path)
     monkeypatch.undo()
     _intact(path, before, model)
 
 
 def test_a_new_checkpoint_gets_ordinary_permissions(tmp_path):
-    path = mv.save(_model(), tmp_path / "m.npz")
+    path = mv.save(tiny_vae(), tmp_path / "m.npz")
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
@@ -332,15 +316,12 @@ def test_resuming_on_data_of_another_width(tmp_path):
     )
 
 
-MiB = 2**20
-
-
 X_BINARY = (np.random.default_rng(0).uniform(size=(48, 20)) > 0.5).astype(np.float32)
 
 
 def _saved(tmp_path, optimizer="adam"):
     """A good checkpoint with optimizer state and a one-epoch history; returns its path."""
-    model = _model()
+    model = tiny_vae()
     opt = mv.Adam(model.parameters()) if optimizer == "adam" else mv.SGD(model.parameters())
     history = mv.fit(model, opt, X_BINARY, epochs=1, batch_size=16, seed=0, progress=False)
     return Path(mv.save(model, tmp_path / "m.npz", optimizer=opt, history=history))
@@ -359,23 +340,6 @@ def _rewrite(path, out, meta=None, **arrays):
     stored.update(arrays)
     np.savez(out, **stored)
     return out
-
-
-def _peak_bytes(fn):
-    """The most memory Python (and NumPy) held at once while ``fn()`` ran, in bytes."""
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def _refused(call, error, match):
-    """``call()`` raises ``error`` matching ``match``; returns the message."""
-    with pytest.raises(error, match=match) as info:
-        call()
-    return str(info.value)
 
 
 _KILLED_MID_SAVE = textwrap.dedent(
@@ -429,15 +393,15 @@ def test_a_checkpoint_member_that_inflates_to_gigabytes_is_refused_unread(tmp_pa
             for _ in range(64):
                 m.write(bytes(MiB))
     assert path.stat().st_size < 2 * MiB
-    peak = _peak_bytes(
-        lambda: _refused(
+    peak = peak_bytes(
+        lambda: refused(
             lambda: mv.load(path),
             CheckpointError,
             "bomb2.npy is compressed, which minivae checkpoints never are",
         )
     )
     assert peak < 8 * MiB  # the 64 MiB were never inflated
-    message = _refused(lambda: mv.load(path), CheckpointError, "compressed")
+    message = refused(lambda: mv.load(path), CheckpointError, "compressed")
     assert message == (
         f"{path}: param/bomb2.npy is compressed, which minivae checkpoints never are (a small "
         "compressed file can inflate to gigabytes), so it was not read."
@@ -459,9 +423,9 @@ def test_a_checkpoint_whose_headers_claim_more_than_the_file_holds(tmp_path):
                 )
                 data = header.getvalue() + data[-128:]
             zf.writestr(key + ".npy", data)
-    peak = _peak_bytes(lambda: _refused(lambda: mv.load(path), CheckpointError, "declares shape"))
+    peak = peak_bytes(lambda: refused(lambda: mv.load(path), CheckpointError, "declares shape"))
     assert peak < 8 * MiB
-    assert _refused(lambda: mv.load(path), CheckpointError, "declares") == (
+    assert refused(lambda: mv.load(path), CheckpointError, "declares") == (
         f"{path}: param/mu_head.W.npy declares shape (1073741824,) of float32 but holds 128 "
         "bytes of data; the file is damaged."
     )
@@ -473,7 +437,7 @@ def test_a_checkpoint_whose_directory_claims_more_than_the_file_holds(tmp_path):
     data[entry + 20 : entry + 28] = (2**31).to_bytes(4, "little") * 2  # its two sizes: 2 GiB
     bad = tmp_path / "claims.npz"
     bad.write_bytes(bytes(data))
-    message = _refused(lambda: mv.load(bad), CheckpointError, "directory declares")
+    message = refused(lambda: mv.load(bad), CheckpointError, "directory declares")
     assert re.fullmatch(
         re.escape(f"{bad}: its directory declares ")
         + r"2,147,4\d\d,\d{3} bytes of arrays but the file has \d+,\d{3} bytes; "
@@ -494,7 +458,7 @@ def test_a_checkpoint_of_50000_members_is_refused_before_its_directory_is_read(
         raise AssertionError("the zip directory was parsed")
 
     monkeypatch.setattr(zipfile, "ZipFile", never)
-    assert _refused(lambda: mv.load(path), CheckpointError, "50,000") == (
+    assert refused(lambda: mv.load(path), CheckpointError, "50,000") == (
         f"{path}: its directory lists 50,000 arrays, more than the 4,096 a minivae checkpoint "
         "may hold; it was not read."
     )
@@ -505,7 +469,7 @@ def test_metadata_too_deep_or_too_large_is_refused(tmp_path, monkeypatch):
     deep = "[" * 100_000 + "]" * 100_000
     bad = tmp_path / "deep.npz"
     np.savez(bad, **{**_arrays(path), "meta": np.array(deep)})
-    assert _refused(lambda: mv.load(bad), CheckpointError, "nested") == (
+    assert refused(lambda: mv.load(bad), CheckpointError, "nested") == (
         f"{bad}: its metadata is nested more than 8 levels deep; the file is damaged or not a "
         "minivae checkpoint."
     )
@@ -514,13 +478,13 @@ def test_metadata_too_deep_or_too_large_is_refused(tmp_path, monkeypatch):
         tmp_path / "nested.npz",
         meta=lambda m: {**m, "history": {**m["history"], "beta": [[[[[[[1.0]]]]]]]}},
     )
-    _refused(lambda: mv.resume(nested), CheckpointError, "nested more than 8 levels deep")
+    refused(lambda: mv.resume(nested), CheckpointError, "nested more than 8 levels deep")
     monkeypatch.setattr(checkpoint, "MAX_META_BYTES", MiB)  # 64 MiB unless changed
     big = tmp_path / "big.npz"
     text = json.dumps({"format": "minivae-checkpoint", "pad": "x" * MiB})
     np.savez(big, **{**_arrays(path), "meta": np.array(text)})
-    peak = _peak_bytes(
-        lambda: _refused(
+    peak = peak_bytes(
+        lambda: refused(
             lambda: mv.load(big),
             CheckpointError,
             r"its metadata is 4,194,[0-9]{3} bytes, more than the 1,048,576 a minivae "
@@ -528,8 +492,8 @@ def test_metadata_too_deep_or_too_large_is_refused(tmp_path, monkeypatch):
         )
     )
     assert peak < MiB  # the 4 MiB were never read
-    _refused(
-        lambda: mv.save(_model(), tmp_path / "s.npz", history={"epoch": list(range(1, 100_001))}),
+    refused(
+        lambda: mv.save(tiny_vae(), tmp_path / "s.npz", history={"epoch": list(range(1, 100_001))}),
         CheckpointError,
         r"Not saving .*s\.npz: its metadata would be [0-9,]+ bytes, more than the 1,048,576 a "
         r"checkpoint may hold \(is the history that long\?\)\.",
@@ -572,16 +536,16 @@ def test_architecture_numbers_are_checked_before_anything_is_built(tmp_path, cha
     bad = _rewrite(
         path, tmp_path / "bad.npz", meta=lambda m: {**m, "config": {**m["config"], **change}}
     )
-    peak = _peak_bytes(lambda: _refused(lambda: mv.load(bad), CheckpointError, "architecture"))
+    peak = peak_bytes(lambda: refused(lambda: mv.load(bad), CheckpointError, "architecture"))
     assert peak < 8 * MiB  # nothing the size of the claimed model was allocated
-    assert _refused(lambda: mv.load(bad), CheckpointError, "architecture") == f"{bad}: {message}."
+    assert refused(lambda: mv.load(bad), CheckpointError, "architecture") == f"{bad}: {message}."
 
 
 @pytest.mark.parametrize("version", [0, -5, True, 1.0, "1", None])
 def test_format_versions_that_no_minivae_writes_are_refused(tmp_path, version):
     path = _saved(tmp_path)
     bad = _rewrite(path, tmp_path / "v.npz", meta=lambda m: {**m, "version": version})
-    assert _refused(lambda: mv.load(bad), CheckpointError, "format version") == (
+    assert refused(lambda: mv.load(bad), CheckpointError, "format version") == (
         f"{bad}: its format version is {version!r}, which no minivae writes (this one reads 1); "
         "the file is damaged."
     )
@@ -639,7 +603,7 @@ def test_damaged_optimizer_settings_are_refused(tmp_path, change, message):
     bad = _rewrite(
         path, tmp_path / "o.npz", meta=lambda m: {**m, "optimizer": {**m["optimizer"], **change}}
     )
-    got = _refused(lambda: mv.resume(bad), CheckpointError, "optimizer settings")
+    got = refused(lambda: mv.resume(bad), CheckpointError, "optimizer settings")
     assert got.startswith(f"{bad}: {message}")
 
 
@@ -650,7 +614,7 @@ def test_sgd_momentum_from_a_file_is_checked(tmp_path):
         tmp_path / "o.npz",
         meta=lambda m: {**m, "optimizer": {**m["optimizer"], "momentum": 1}},
     )
-    assert _refused(lambda: mv.resume(bad), CheckpointError, "momentum") == (
+    assert refused(lambda: mv.resume(bad), CheckpointError, "momentum") == (
         f"{bad}: the optimizer settings in the file are damaged (momentum=1; expected a number "
         "in [0, 1))."
     )
@@ -661,19 +625,19 @@ def test_damaged_optimizer_buffers_are_refused(tmp_path):
     v = _arrays(path)["optim/v/mu_head.W"].copy()
     v[0, 0] = -1.0
     bad = _rewrite(path, tmp_path / "v.npz", **{"optim/v/mu_head.W": v})
-    assert _refused(lambda: mv.resume(bad), CheckpointError, "negative") == (
+    assert refused(lambda: mv.resume(bad), CheckpointError, "negative") == (
         f"{bad}: v of mu_head.W holds 1 negative values, which this running mean of squared "
         "gradients never has; the checkpoint is damaged."
     )
     m = _arrays(path)["optim/m/mu_head.W"].copy()
     m[1, 1] = np.inf
     bad = _rewrite(path, tmp_path / "inf.npz", **{"optim/m/mu_head.W": m})
-    _refused(lambda: mv.resume(bad), CheckpointError, "m of mu_head.W holds 1 NaN or infinite")
+    refused(lambda: mv.resume(bad), CheckpointError, "m of mu_head.W holds 1 NaN or infinite")
     zeros = {"optim/velocity/mu_head.W": np.zeros_like(m)}
     extra = _rewrite(path, tmp_path / "extra.npz", **zeros)
-    _refused(lambda: mv.resume(extra), CheckpointError, "optimizer state that Adam does not")
+    refused(lambda: mv.resume(extra), CheckpointError, "optimizer state that Adam does not")
     other = _rewrite(path, tmp_path / "other.npz", notes=np.zeros(3))
-    assert _refused(lambda: mv.load(other), CheckpointError, "no minivae checkpoint has") == (
+    assert refused(lambda: mv.load(other), CheckpointError, "no minivae checkpoint has") == (
         f"{other} holds arrays that no minivae checkpoint has (notes); the file is damaged or "
         "not a checkpoint."
     )
@@ -690,11 +654,11 @@ def test_a_resumed_optimizer_carries_on(tmp_path):
 def test_a_refused_load_into_a_model_leaves_it_untouched(tmp_path):
     path = _saved(tmp_path)
     stored = _arrays(path)
-    last = f"param/{_model().parameters()[-1].name}"  # checked last: all others pass first
+    last = f"param/{tiny_vae().parameters()[-1].name}"  # checked last: all others pass first
     broken = stored[last].copy()
     broken.flat[0] = np.nan
     bad = _rewrite(path, tmp_path / "half.npz", **{last: broken})
-    target = _model()
+    target = tiny_vae()
     for p in target.parameters():
         p.data[...] = 7.0
     with pytest.raises(CheckpointError, match="holds 1 NaN or infinite values"):
@@ -725,7 +689,7 @@ def test_saves_killed_mid_write_leave_no_lasting_debris(tmp_path, spawn):
     other.write_bytes(b"not ours")
     mine = tmp_path / f".m.npz.tmp-{os.getpid()}-live.npz"  # a save in progress, alive
     mine.write_bytes(b"in progress")
-    mv.save(_model(), path)
+    mv.save(tiny_vae(), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.npz", other.name, mine.name])
     assert mv.load(path).config["hidden"] == [16]
 
@@ -762,8 +726,8 @@ def test_a_nan_validation_loss_rolls_back_and_the_checkpoint_resumes(tmp_path):
 def test_a_history_that_could_not_be_resumed_is_not_saved(tmp_path):
     path = tmp_path / "m.npz"
     for history in ({"epoch": [1], "val_total": [math.nan]}, {"epoch": [2]}, {"epoch": [True]}):
-        assert _refused(
-            lambda h=history: mv.save(_model(), path, history=h), CheckpointError, "Not saving"
+        assert refused(
+            lambda h=history: mv.save(tiny_vae(), path, history=h), CheckpointError, "Not saving"
         ) == (
             f"Not saving {path}: the history is not fit's dict of lists of finite numbers with "
             "epochs numbered 1, 2, …, so the checkpoint could not be resumed."

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared import without_seconds
 
 import minivae as mv
 from minivae.__main__ import main
@@ -142,10 +143,6 @@ def test_train_uses_the_fast_path_and_teaching_gives_the_same_model(tmp_path, ca
     assert params and all(np.array_equal(fast_npz[k], teaching_npz[k]) for k in params)
 
 
-def _without_seconds(history):
-    return {k: v for k, v in history.items() if k != "seconds"}
-
-
 def test_the_command_line_passes_the_clip_on(tmp_path, monkeypatch):
     seen = []
     real = mv.fit
@@ -195,7 +192,7 @@ def test_ctrl_c_in_the_command_line_saves_the_last_epoch_and_resume_is_exact(
     assert main(["train", "--epochs", "3", *quick, "--out", str(tmp_path / "straight")]) == 0
     resumed = json.loads((out / "history.json").read_text())
     straight = json.loads((tmp_path / "straight" / "history.json").read_text())
-    assert _without_seconds(resumed) == _without_seconds(straight)
+    assert without_seconds(resumed) == without_seconds(straight)
 
 
 @pytest.mark.slow

@@ -8,13 +8,13 @@ import hashlib
 import http.server
 import os
 import threading
-import tracemalloc
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pooch
 import pytest
+from shared import MiB, peak_bytes, refused
 
 import minivae as mv
 from minivae import checkpoint, datasets, synthetic
@@ -532,26 +532,6 @@ def test_bad_shapes_arguments():
     assert str(info.value) == "shapes: n must be a whole number ≥ 1, got -5."
 
 
-MiB = 2**20
-
-
-def _peak_bytes(fn):
-    """The most memory Python (and NumPy) held at once while ``fn()`` ran, in bytes."""
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def _refused(call, error, match):
-    """``call()`` raises ``error`` matching ``match``; returns the message."""
-    with pytest.raises(error, match=match) as info:
-        call()
-    return str(info.value)
-
-
 def _idx_header(*dims):
     return bytes([0, 0, 8, len(dims)]) + np.array(dims, ">u4").tobytes()
 
@@ -603,18 +583,18 @@ class _EndlessServer:
 def test_a_pipe_or_a_folder_is_not_read(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)  # opening it would wait for a writer forever
-    assert _refused(lambda: datasets.read_idx(fifo), DatasetError, "regular") == (
+    assert refused(lambda: datasets.read_idx(fifo), DatasetError, "regular") == (
         f"{fifo}: not a regular file, so not an IDX file."
     )
-    _refused(lambda: datasets.read_idx(tmp_path), DatasetError, "not a regular file")
-    assert _refused(lambda: mv.load(fifo), CheckpointError, "regular") == (
+    refused(lambda: datasets.read_idx(tmp_path), DatasetError, "not a regular file")
+    assert refused(lambda: mv.load(fifo), CheckpointError, "regular") == (
         f"{fifo} is not a regular file, so not a checkpoint."
     )
 
 
 def test_an_idx_header_with_255_dimensions_is_refused():
     data = _idx_header(*([1] * 255)) + b"\0"
-    assert _refused(lambda: datasets.read_idx(data, name="x.idx"), DatasetError, "255") == (
+    assert refused(lambda: datasets.read_idx(data, name="x.idx"), DatasetError, "255") == (
         "x.idx: the IDX header declares 255 dimensions; MNIST files have 1 or 3, and at most 4 "
         "are read."
     )
@@ -624,13 +604,13 @@ def test_a_gzip_bomb_is_read_only_as_far_as_its_header_allows(tmp_path):
     bomb = tmp_path / "t10k-labels-idx1-ubyte.gz"
     bomb.write_bytes(_gzip_bomb(_idx_header(10), 64))
     assert bomb.stat().st_size < MiB
-    peak = _peak_bytes(lambda: _refused(lambda: datasets.read_idx(bomb), DatasetError, "too long"))
+    peak = peak_bytes(lambda: refused(lambda: datasets.read_idx(bomb), DatasetError, "too long"))
     assert peak < 4 * MiB  # not the 64 MiB it inflates to
-    assert _refused(lambda: datasets.read_idx(bomb), DatasetError, "too long") == (
+    assert refused(lambda: datasets.read_idx(bomb), DatasetError, "too long") == (
         f"{bomb}: too long, dimensions 10 need 10 data bytes but more follow the header."
     )
     huge = _gzip_bomb(_idx_header(60_000, 28, 28), 1)
-    assert _refused(
+    assert refused(
         lambda: datasets.read_idx(huge, max_bytes=10_000), DatasetError, "more than"
     ) == (
         "<bytes>: dimensions 60000 × 28 × 28 declare 47,040,000 data bytes, more than the "
@@ -643,13 +623,13 @@ def test_a_gzip_bomb_in_a_data_folder_is_not_inflated_past_its_dataset(tmp_path)
     folder.mkdir()
     bomb = folder / "t10k-labels-idx1-ubyte.gz"
     bomb.write_bytes(_gzip_bomb(_idx_header(10_000), 32))
-    peak = _peak_bytes(
-        lambda: _refused(
+    peak = peak_bytes(
+        lambda: refused(
             lambda: datasets._read_local("mnist", folder, bomb.name), DatasetError, "inflates"
         )
     )
     assert peak < 4 * MiB
-    assert _refused(
+    assert refused(
         lambda: datasets._read_local("mnist", folder, bomb.name), DatasetError, "inflates"
     ) == (
         f"{bomb}: the gzip data inflates to more than 10,008 bytes, more than the mnist file "
@@ -658,7 +638,7 @@ def test_a_gzip_bomb_in_a_data_folder_is_not_inflated_past_its_dataset(tmp_path)
     bomb.unlink()
     big = folder / "t10k-labels-idx1-ubyte"  # not gzipped, and far larger than the real file
     big.write_bytes(bytes(MiB))
-    assert _refused(
+    assert refused(
         lambda: datasets._read_local("mnist", folder, bomb.name), DatasetError, "more than"
     ) == (
         f"{big}: 1,048,576 bytes, more than the mnist file t10k-labels-idx1-ubyte.gz can be "
@@ -676,7 +656,7 @@ def test_a_download_is_cut_at_the_most_its_file_can_be(tmp_path, monkeypatch):
     try:
         monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url + "/mnist/"])
         fname = "t10k-labels-idx1-ubyte.gz"
-        message = _refused(
+        message = refused(
             lambda: datasets._fetch("mnist", fname, download=True, progress=False),
             DatasetError,
             "the server sent more than",

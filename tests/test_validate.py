@@ -4,27 +4,10 @@ that was called (the rows of docs/errors.md about data and settings)."""
 import array_api_strict
 import numpy as np
 import pytest
+from shared import IMAGES, X, tiny_vae
 
 import minivae as mv
 from minivae.validate import InputError
-
-gen = np.random.default_rng(0)
-
-
-PROTOS = (gen.uniform(size=(3, 20)) > 0.5).astype(np.float32)
-
-
-X = np.clip(PROTOS[gen.integers(0, 3, 96)] + 0.1 * gen.standard_normal((96, 20)), 0, 1)
-
-
-X = X.astype(np.float32)
-
-
-IMAGES = np.random.default_rng(1).uniform(size=(4, 28, 28)).astype(np.float32)
-
-
-def _model(**kw):
-    return mv.VAE(input_dim=20, hidden=[16], latent_dim=2, seed=0, **kw)
 
 
 def _mnist_model(**kw):
@@ -146,7 +129,7 @@ def test_input_errors_are_value_errors():
 
 
 def test_bad_codes_noise_and_sample_sizes():
-    model = _model()
+    model = tiny_vae()
     with pytest.raises(InputError) as info:
         model.decode(np.zeros((3, 5)))
     assert str(info.value) == (
@@ -175,7 +158,7 @@ def test_gaussian_decoder_takes_any_finite_values():
 
 
 def test_another_backend_is_refused_with_the_way_to_convert():
-    model = _model()
+    model = tiny_vae()
     x = array_api_strict.asarray(X)
     with pytest.raises(mv.BackendError) as info:
         model.loss(x)
@@ -191,14 +174,14 @@ def test_another_backend_is_refused_with_the_way_to_convert():
 
 def test_numpy_data_goes_to_a_model_on_another_backend():
     mv.set_backend("array_api_strict")
-    model = _model()
+    model = tiny_vae()
     terms = model.loss(X)  # a NumPy array is copied over
     assert np.isfinite(terms.total)
     assert mv.backend.namespace(model.encode(X)[0]) is mv.xp
 
 
 def test_other_float_precisions_are_cast_to_the_model_dtype():
-    model = _model()  # float32
+    model = tiny_vae()  # float32
     terms = model.loss(X.astype(np.float64))
     assert terms.arrays["total"].dtype == np.float32
     mu, logvar = model.encode(X.astype(np.float64))
@@ -210,7 +193,7 @@ def test_other_float_precisions_are_cast_to_the_model_dtype():
 
 
 def test_binary_images_as_bool_or_int_equal_the_float_ones():
-    model = _model()
+    model = tiny_vae()
     eps = np.zeros((96, 2), np.float32)
     binary = X > 0.5
     want = model.loss(binary.astype(np.float32), eps=eps).total
@@ -246,7 +229,7 @@ def test_settings_that_make_no_sense(kwargs, message):
 
 
 def test_classifier_labels_are_checked():
-    clf = mv.Classifier.from_model(_model(), n_classes=3)
+    clf = mv.Classifier.from_model(tiny_vae(), n_classes=3)
     with pytest.raises(InputError) as info:
         clf.loss(X[:4], np.array([0, 1, 2, 3]))
     assert str(info.value) == (
