@@ -72,11 +72,9 @@ class Autoencoder(Module):
         activation="relu",
         seed=0,
         dtype=None,
-        **extra,
     ):
-        c = validate.model_config(
-            self.kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype, **extra
-        )
+        args = (input_dim, hidden, latent_dim, likelihood, lam, activation, dtype)
+        c = validate.model_config(self.kind, *args, beta=getattr(self, "beta", None))
         make_activation(activation)  # an unknown name raises here, listing the choices
         seed = validate.seed(seed, type(self).__name__)
         self.config, self.likelihood, self.lam = c, c["likelihood"], c["lam"]
@@ -191,9 +189,8 @@ class VAE(Autoencoder):
         seed=0,
         dtype=None,
     ):
-        args = (input_dim, hidden, latent_dim, likelihood, lam, activation, seed, dtype)
-        super().__init__(*args, beta=beta)
-        self.beta = self.config["beta"]
+        self.beta = validate.number(beta, "VAE", "beta", zero_ok=True)  # recorded in config
+        super().__init__(input_dim, hidden, latent_dim, likelihood, lam, activation, seed, dtype)
 
     def build(self, d, hidden, latent, act, seed, dtype):
         """The layers, and the sampler's own seed drawn after them from the same generator."""

@@ -277,12 +277,13 @@ def same_arrays(params, arrays):
 
 
 # -- a model's settings and inputs ----------------------------------------------------------------
-def model_config(kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype, **extra):
-    """The checked settings of an autoencoder (``kind`` "ae") or a VAE ("vae", with ``beta`` in
-    ``extra``), as checkpoints save them. The activation's name is checked by ``nn.activation``."""
+def model_config(
+    kind, input_dim, hidden, latent_dim, likelihood, lam, activation, dtype, beta=None
+):
+    """The checked settings of an autoencoder (``kind`` "ae") or a VAE ("vae", with its checked
+    ``beta``), as checkpoints save them. The activation's name is checked by ``nn.activation``."""
     where = {"ae": "Autoencoder", "vae": "VAE"}[kind]
-    if "beta" in extra:
-        extra["beta"] = number(extra["beta"], where, "beta", zero_ok=True)
+    extra = {} if beta is None else {"beta": beta}
     if isinstance(hidden, (int, float)) or not hasattr(hidden, "__iter__"):
         raise _refuse(
             hidden,
