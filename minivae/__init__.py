@@ -17,6 +17,7 @@ from . import (
     metrics,
     nn,
     sampling,
+    synthetic,
     train,
     validate,
 )
@@ -34,7 +35,7 @@ from .checkpoint import load, resume, save
 from .models import VAE, Autoencoder, Classifier, LossTerms
 from .optim import SGD, Adam, ReplacedArrayError
 from .train import KLWarmup, NonFiniteLossError, SaveEachEpoch, fit
-from .validate import InputError
+from .validate import InputError, SettingError
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ __all__ = [
     "ReplacedArrayError",
     "SGD",
     "SaveEachEpoch",
+    "SettingError",
     "VAE",
     "asarray",
     "asnumpy",
@@ -74,6 +76,7 @@ __all__ = [
     "save",
     "set_backend",
     "set_dtype",
+    "synthetic",
     "train",
     "validate",
     "xp",

@@ -39,7 +39,7 @@ import zipfile
 
 import numpy as np
 
-from . import backend
+from . import backend, validate
 from .models import VAE, Autoencoder
 from .optim import SGD, Adam
 
@@ -473,16 +473,6 @@ def _check_same_architecture(config, model, path):
         )
 
 
-def _whole(value, minimum=1) -> bool:
-    """A JSON integer ≥ ``minimum`` (1e6, 2.0 and true are not)."""
-    return type(value) is int and value >= minimum
-
-
-def _finite(value) -> bool:
-    """A finite number (true is not a number here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_config(config, path):
     """The architecture in the file, each number checked as the constructor would check it,
     whole numbers being JSON integers: refused before anything is allocated."""
@@ -496,14 +486,14 @@ def _check_config(config, path):
     if not (isinstance(kind, str) and kind in MODELS):
         raise CheckpointError(f"{path}: unknown model kind {_short(kind)}.")
     for key in ("input_dim", "latent_dim"):
-        if not _whole(config.get(key)):
+        if not validate.is_whole(config.get(key), exact_int=True):
             raise refuse(f"{key} is {_short(config.get(key))}, not a whole number ≥ 1")
     hidden = config.get("hidden")
-    if not (isinstance(hidden, list) and all(_whole(h) for h in hidden)):
+    if not (isinstance(hidden, list) and all(validate.is_whole(h, exact_int=True) for h in hidden)):
         raise refuse(f"hidden is {_short(hidden)}, not a list of whole numbers ≥ 1")
     for key, zero_ok in (("lam", False), ("beta", True)):
         value = config.get(key, 1.0)
-        if not (_finite(value) and (value >= 0 if zero_ok else value > 0)):
+        if not (validate.is_finite(value) and (value >= 0 if zero_ok else value > 0)):
             bound = "≥ 0" if zero_ok else "> 0"
             raise refuse(f"{key} is {_short(value)}, not a finite number {bound}")
     return config
@@ -594,12 +584,12 @@ def _check_optimizer_settings(stored, path):
     if not (isinstance(kind, str) and kind in OPTIMIZERS):
         raise refuse(f"unknown kind {_short(kind)}")
     t = hyper.pop("t", None)
-    if not (_whole(t, 0) and t <= MAX_STEPS):
+    if not (validate.is_whole(t, 0, exact_int=True) and t <= MAX_STEPS):
         raise refuse(f"step count t={_short(t)}; expected a whole number from 0 to 2**53")
-    unit = (lambda b: _finite(b) and 0 <= b < 1, "a number in [0, 1)")
+    unit = (lambda b: validate.is_finite(b) and 0 <= b < 1, "a number in [0, 1)")
     rules = {
-        "lr": (lambda v: _finite(v) and v > 0, "a positive finite number"),
-        "eps": (lambda v: _finite(v) and 0 < v < 1, "a small positive number below 1"),
+        "lr": (lambda v: validate.is_finite(v) and v > 0, "a positive finite number"),
+        "eps": (lambda v: validate.is_finite(v) and 0 < v < 1, "a small positive number below 1"),
         "momentum": unit,
         "betas": (
             lambda v: isinstance(v, list) and len(v) == 2 and all(unit[0](b) for b in v),
@@ -662,7 +652,7 @@ def _resumable(history) -> bool:
         all(type(e) is int for e in history["epoch"])
         and history["epoch"] == list(range(1, n + 1))
         and all(
-            isinstance(v, list) and len(v) <= n and all(_finite(e) for e in v)
+            isinstance(v, list) and len(v) <= n and all(validate.is_finite(e) for e in v)
             for v in history.values()
         )
     )

@@ -8,7 +8,7 @@
 The VAE encodes the training images (posterior means μ(x)); a :class:`LatentDiffusion` model is
 trained on those codes, then codes drawn from it are decoded by the VAE's decoder. Written to
 ``--out`` (default: a ``diffusion`` folder beside the checkpoint): prior.npz, samples.npy,
-history.json, summary.json and figures/*.png.
+history.json, summary.json and figures/*.png. Its flags are parsed in :mod:`minivae.cli`.
 """
 
 from __future__ import annotations
@@ -16,64 +16,9 @@ from __future__ import annotations
 import json
 import os
 
-__all__ = ["add_parser", "cmd_diffuse"]
+from .validate import SettingError
 
-
-def add_parser(sub, positive_int):
-    """Register the ``diffuse`` command on the subparsers ``sub`` of ``python -m minivae``."""
-    p = sub.add_parser(
-        "diffuse",
-        help="fit a latent diffusion prior to a trained VAE and sample from it",
-        description="Encode the training images with a trained VAE, fit a diffusion model "
-        "(DDPM) to their posterior means, decode codes sampled from it, and write prior.npz, "
-        "samples.npy, history.json, summary.json and figures/*.png. The defaults run offline "
-        "on the embedded MNIST subset in about a minute.",
-    )
-    p.add_argument("checkpoint", help="a VAE's model.npz written by train")
-    p.add_argument(
-        "--dataset",
-        default="embedded",
-        choices=["embedded", "fashion-small", "mnist", "fashion-mnist"],
-        help="the images to encode: those the VAE was trained on (default: embedded)",
-    )
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="read IDX files from here")
-    p.add_argument(
-        "--prior",
-        default=None,
-        metavar="NPZ",
-        help="sample from this saved diffusion prior instead of training a new one",
-    )
-    p.add_argument(
-        "--steps", type=positive_int, default=4000, help="training steps (default: 4000)"
-    )
-    p.add_argument("--batch-size", type=positive_int, default=256, help="(default: 256)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's first learning rate (1e-3)")
-    p.add_argument(
-        "--hidden",
-        type=positive_int,
-        nargs="+",
-        default=[256, 256, 256],
-        metavar="H",
-        help="the denoiser's hidden layer sizes (default: 256 256 256)",
-    )
-    p.add_argument("--T", type=positive_int, default=1000, help="diffusion steps T (1000)")
-    p.add_argument(
-        "--schedule", default="linear", choices=["linear", "cosine"], help="(default: linear)"
-    )
-    p.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"], help="(default: ddpm)")
-    p.add_argument(
-        "--sample-steps",
-        type=positive_int,
-        default=None,
-        metavar="S",
-        help="DDIM's number of steps (default: T)",
-    )
-    p.add_argument("--n", type=positive_int, default=64, help="images to sample (default: 64)")
-    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    p.add_argument("--out", default=None, metavar="DIR", help="(default: CKPT's folder/diffusion)")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p
+__all__ = ["cmd_diffuse"]
 
 
 def _vae(path):
@@ -112,13 +57,13 @@ def cmd_diffuse(args) -> int:
     x, _ = datasets.load(args.dataset, split="train", data_dir=args.data_dir, progress=progress)
     x_test, _ = datasets.load(args.dataset, split="test", data_dir=args.data_dir, progress=progress)
     if x.shape[1] != vae.config["input_dim"]:
-        raise ValueError(
+        raise SettingError(
             f"The {args.dataset} images have {x.shape[1]} pixels but the VAE in "
             f"{args.checkpoint} takes {vae.config['input_dim']}; pass the --dataset it was "
             "trained on."
         )
     if args.sampler == "ddpm" and args.sample_steps is not None:
-        raise ValueError("--sample-steps is for --sampler ddim (DDPM goes through all T steps).")
+        raise SettingError("--sample-steps is for --sampler ddim (DDPM goes through all T steps).")
     mu = evaluate.latent_means(vae, x)  # the posterior means μ(x) of the training images
     print(f"encoded {len(x)} {args.dataset} images to {vae.latent_dim}-D codes", flush=True)
 
@@ -127,7 +72,7 @@ def cmd_diffuse(args) -> int:
     if args.prior:
         prior = diffusion.load(args.prior)
         if prior.latent_dim != vae.latent_dim:
-            raise ValueError(
+            raise SettingError(
                 f"The diffusion prior {args.prior} makes {prior.latent_dim}-D codes but the VAE "
                 f"in {args.checkpoint} has latent_dim {vae.latent_dim}; use a prior fitted to "
                 "this VAE."

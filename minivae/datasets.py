@@ -7,7 +7,7 @@ values in [0, 1] (28 × 28 images, flattened row by row) and ``y`` an int64 arra
     x, y = datasets.load("embedded")                       # 4,000 MNIST digits, no network
     x, y = datasets.load("mnist", split="test")            # downloaded once, then cached
     x, y = datasets.load("fashion-mnist", data_dir="../shared/datasets/fashion-mnist")
-    x, y, factors = datasets.shapes(1000, seed=0)          # squares, circles and triangles
+    x, y, factors = datasets.shapes(1000, seed=0)          # minivae/synthetic.py
 
 Where the data comes from:
 
@@ -21,7 +21,7 @@ Where the data comes from:
     kept in a cache folder (see :func:`cache_dir`; the ``MINIVAE_DATA`` environment variable
     moves it). With ``data_dir=...`` they are read from that folder instead, with no network.
 ``"shapes"``
-    Synthetic 28 × 28 images of one shape each, generated on the fly (see :func:`shapes`).
+    Synthetic 28 × 28 images of one shape each, generated on the fly (:mod:`minivae.synthetic`).
 
 A download is written to a temporary file and only moved into the cache once its SHA-256
 matches, so a failed or tampered download never leaves a file that a later call would trust.
@@ -46,12 +46,17 @@ import os
 import stat
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from .synthetic import SHAPE_NAMES, shapes  # mv.datasets.shapes and load("shapes")
+from .validate import DatasetError
 
 __all__ = [
     "CLASS_NAMES",
     "DATASETS",
+    "DIGESTS",
     "MIRRORS",
     "SHAPE_NAMES",
     "SPLITS",
@@ -64,13 +69,8 @@ __all__ = [
 ]
 
 
-class DatasetError(ValueError):
-    """A dataset could not be read or fetched: bad name, damaged file, failed download."""
-
-
 DATASETS = ("embedded", "mnist-small", "fashion-small", "mnist", "fashion-mnist", "shapes")
 SPLITS = ("train", "test")
-SHAPE_NAMES = ("square", "circle", "triangle")
 
 _DIGITS = tuple(str(d) for d in range(10))
 # Class names as listed in the Fashion-MNIST README (github.com/zalandoresearch/fashion-mnist).
@@ -118,76 +118,58 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 
-# SHA-256 of each .gz file exactly as the mirrors serve it. Source: TensorFlow Datasets,
-# tensorflow_datasets/url_checksums/mnist.txt and fashion_mnist.txt (Apache-2.0). The two MNIST
-# t10k digests also match the original MNIST test files (whose MD5s are the published ones).
-SHA256 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": (
-            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
-        ),
-        "train-labels-idx1-ubyte.gz": (
-            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
-        ),
-        "t10k-images-idx3-ubyte.gz": (
-            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
-        ),
-        "t10k-labels-idx1-ubyte.gz": (
-            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
-        ),
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": (
-            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
-        ),
-        "train-labels-idx1-ubyte.gz": (
-            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
-        ),
-        "t10k-images-idx3-ubyte.gz": (
-            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
-        ),
-        "t10k-labels-idx1-ubyte.gz": (
-            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"
-        ),
-    },
-}
 
-# SHA-256 of the *decompressed* IDX bytes. A local copy may have been recompressed (Debian's
-# Fashion-MNIST package is), which changes the .gz digest but not these. Fashion-MNIST: the
-# digests of the files in Debian's dataset-fashion-mnist, which public projects also list for
-# upstream's files. MNIST t10k: the digests of the original test files. MNIST train: the digests
-# that several independent public projects list for the decompressed training files, not checked
-# against a copy of them; a copy whose .gz matches SHA256 above is accepted without them.
-RAW_SHA256 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": (
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
-        ),
-        "train-labels-idx1-ubyte.gz": (
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
-        ),
-        "t10k-images-idx3-ubyte.gz": (
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
-        ),
-        "t10k-labels-idx1-ubyte.gz": (
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
-        ),
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": (
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
-        ),
-        "train-labels-idx1-ubyte.gz": (
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
-        ),
-        "t10k-images-idx3-ubyte.gz": (
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
-        ),
-        "t10k-labels-idx1-ubyte.gz": (
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
-        ),
-    },
+class Digests(NamedTuple):
+    """The SHA-256 digests of one file of a full data set."""
+
+    gz: str
+    """Of the .gz file exactly as the mirrors serve it. Source: TensorFlow Datasets,
+    tensorflow_datasets/url_checksums/mnist.txt and fashion_mnist.txt (Apache-2.0); the two MNIST
+    t10k digests also match the original MNIST test files (whose MD5s are the published ones)."""
+    raw: str
+    """Of the *decompressed* IDX bytes. A local copy may have been recompressed (Debian's
+    Fashion-MNIST package is), which changes the .gz digest but not this one. Fashion-MNIST: the
+    digests of the files in Debian's dataset-fashion-mnist, which public projects also list for
+    upstream's files. MNIST t10k: those of the original test files. MNIST train: those several
+    independent public projects list, not checked against a copy; a copy whose .gz matches is
+    accepted without them."""
+
+
+DIGESTS = {
+    ("mnist", "train-images-idx3-ubyte.gz"): Digests(
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    ("mnist", "train-labels-idx1-ubyte.gz"): Digests(
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    ("mnist", "t10k-images-idx3-ubyte.gz"): Digests(
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    ("mnist", "t10k-labels-idx1-ubyte.gz"): Digests(
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+    ("fashion-mnist", "train-images-idx3-ubyte.gz"): Digests(
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ),
+    ("fashion-mnist", "train-labels-idx1-ubyte.gz"): Digests(
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    ),
+    ("fashion-mnist", "t10k-images-idx3-ubyte.gz"): Digests(
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    ("fashion-mnist", "t10k-labels-idx1-ubyte.gz"): Digests(
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
 }
+"""(data set, file name) → its :class:`Digests`: one row per file of the full data sets."""
 
 # The size of each file once decompressed (the same for MNIST and Fashion-MNIST): a header of
 # 4 + 4·ndim bytes and one byte per pixel or label. Nothing longer is ever inflated or read, and
@@ -474,9 +456,9 @@ def _read_local(name, folder, filename):
     raw = data
     if data[:2] == b"\x1f\x8b":
         raw = _inflate(data, raw_size, path, f"the {name} file {filename}")
-    if _sha256(data) == SHA256[name][filename]:
+    if _sha256(data) == DIGESTS[name, filename].gz:
         return path, raw
-    digest, expected = _sha256(raw), RAW_SHA256[name][filename]
+    digest, expected = _sha256(raw), DIGESTS[name, filename].raw
     if digest != expected:
         raise DatasetError(
             f"{path}: contents do not match the {name} file {filename} "
@@ -514,7 +496,7 @@ def _fetch(name, filename, download, progress):
 
     folder = cache_dir(name)
     path = folder / filename
-    expected = SHA256[name][filename]
+    expected = DIGESTS[name, filename].gz
     limit = _gz_limit(RAW_SIZES[filename])
     if path.is_file() and path.stat().st_size <= limit and _sha256(path.read_bytes()) == expected:
         return path
@@ -625,100 +607,3 @@ def _load_embedded(key, split):
     arrays = _embedded_arrays(key)
     x = arrays[f"x_{split}"].astype(np.float32) / np.float32(255)
     return x, arrays[f"y_{split}"].astype(np.int64)
-
-
-# --------------------------------------------------------------------------------------------
-# Synthetic shapes
-
-# Symmetry period of each shape: rotating by this angle gives the same picture. Rotations are
-# drawn in [0, period) so that different angles give different images. A circle has no visible
-# rotation; its rotation factor is 0.
-_PERIOD = {"square": np.pi / 2, "circle": 0.0, "triangle": 2 * np.pi / 3}
-
-# Outward normals of an upright equilateral triangle's edges, in (column, row) coordinates with
-# rows growing downwards: bottom edge first, then the two slanted ones.
-_TRIANGLE_NORMALS = np.array([[np.cos(a), np.sin(a)] for a in np.radians([90, 210, 330])])
-
-
-def shapes(n, seed=0, shapes=SHAPE_NAMES, size=28):
-    """Generate ``n`` images of one white shape each on black, with known generating factors.
-
-    Each shape fits exactly in a circle of radius ``scale`` pixels centred at pixel
-    (column ``x``, row ``y``), and is turned by ``rotation`` radians. The factors are drawn
-    independently and uniformly: the shape from ``shapes``; ``scale`` in [0.15, 0.25]·size;
-    ``x`` and ``y`` in [0.25·size + 1, 0.75·size − 2], so every shape stays inside the frame;
-    ``rotation`` in [0, 2π/k) for a shape with k-fold symmetry (square k=4, triangle k=3; a
-    circle's is 0). Edges are anti-aliased over about one pixel.
-
-    Returns ``(x, y, factors)``: ``x`` float32 ``(n, size*size)`` in [0, 1], ``y`` int64 index
-    into ``shapes``, and ``factors``, a dict of arrays ``"shape"`` (= y), ``"x"``, ``"y"``,
-    ``"scale"``, ``"rotation"``. The same ``seed`` gives the same images.
-    """
-    names = tuple(shapes)
-    unknown = [s for s in names if s not in SHAPE_NAMES]
-    if not names or unknown:
-        raise DatasetError(
-            f"unknown shape(s) {unknown or names!r}; choose from: "
-            + ", ".join(repr(s) for s in SHAPE_NAMES)
-            + "."
-        )
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise DatasetError(f"shapes: n must be a whole number ≥ 1, got {n!r}.")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
-        raise DatasetError(f"shapes: size must be a whole number ≥ 8 (pixels), got {size!r}.")
-    n = int(n)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    kind = rng.integers(len(names), size=n)
-    scale = rng.uniform(0.15 * size, 0.25 * size, size=n)
-    lo, hi = 0.25 * size + 1, 0.75 * size - 2
-    cx = rng.uniform(lo, hi, size=n)
-    cy = rng.uniform(lo, hi, size=n)
-    period = np.array([_PERIOD[s] for s in names])
-    rotation = rng.uniform(0.0, 1.0, size=n) * period[kind]
-
-    images = np.empty((n, size * size), dtype=np.float32)
-    for start in range(0, n, 2048):  # in blocks, to bound the memory of the temporaries
-        block = slice(start, start + 2048)
-        images[block] = _render(
-            [names[k] for k in kind[block]],
-            cx[block],
-            cy[block],
-            scale[block],
-            rotation[block],
-            size,
-        )
-    factors = {"shape": kind.copy(), "x": cx, "y": cy, "scale": scale, "rotation": rotation}
-    return images, kind, factors
-
-
-def _render(names, cx, cy, scale, rotation, size):
-    """Draw one shape per image; returns float32 (len(names), size*size)."""
-    grid = np.arange(size, dtype=np.float32)
-    # Pixel offsets from each shape's centre, turned into the shape's own frame and measured in
-    # units of its radius: (u, v) = R(-rotation) · (column - x, row - y) / scale.
-    dx = grid[None, None, :] - cx[:, None, None].astype(np.float32)
-    dy = grid[None, :, None] - cy[:, None, None].astype(np.float32)
-    cos = np.cos(rotation).astype(np.float32)[:, None, None]
-    sin = np.sin(rotation).astype(np.float32)[:, None, None]
-    r = scale.astype(np.float32)[:, None, None]
-    u = (cos * dx + sin * dy) / r
-    v = (-sin * dx + cos * dy) / r
-
-    # Signed distance to the outline (negative inside), in units of the radius.
-    dist = np.empty_like(u)
-    names = np.asarray(names)
-    for shape in SHAPE_NAMES:
-        m = names == shape
-        if not m.any():
-            continue
-        if shape == "circle":
-            dist[m] = np.sqrt(u[m] ** 2 + v[m] ** 2) - 1.0
-        elif shape == "square":  # half-side 1/√2, so the corners touch the unit circle
-            dist[m] = np.maximum(np.abs(u[m]), np.abs(v[m])) - np.float32(1 / np.sqrt(2))
-        else:  # equilateral triangle in the unit circle: three edges at distance 1/2
-            nx, ny = _TRIANGLE_NORMALS[:, 0], _TRIANGLE_NORMALS[:, 1]
-            edge = u[m][..., None] * nx.astype(np.float32) + v[m][..., None] * ny.astype(np.float32)
-            dist[m] = edge.max(axis=-1) - 0.5
-    # Coverage of each pixel: 1 well inside, 0 well outside, a linear ramp one pixel wide.
-    ink = np.clip(0.5 - dist * r, 0.0, 1.0)
-    return ink.reshape(len(names), size * size)

@@ -78,8 +78,8 @@ class Schedule:
 
     def __init__(self, name: str = "linear", steps: int = 1000):
         if name not in SCHEDULES:
-            raise ValueError(f"Unknown schedule {name!r}: choose 'linear' or 'cosine'.")
-        T = validate.positive_int(steps, "Schedule", "steps (T)")
+            raise validate.SettingError(f"Unknown schedule {name!r}: choose 'linear' or 'cosine'.")
+        T = validate.whole(steps, "Schedule", "steps (T)")
         t = np.arange(T + 1, dtype=np.float64)
         if name == "linear":
             scale = 1000.0 / T
@@ -170,13 +170,17 @@ class LatentDiffusion(Module):
         dtype=None,
     ):
         where = "LatentDiffusion"
-        latent_dim = validate.positive_int(latent_dim, where, "latent_dim")
+        latent_dim = validate.whole(latent_dim, where, "latent_dim")
         if isinstance(hidden, (int, float)) or not hasattr(hidden, "__iter__"):
-            raise ValueError(f"{where}: hidden must be a list of layer sizes, got {hidden!r}.")
-        hidden = [validate.positive_int(h, where, "hidden size") for h in hidden]
-        time_dim = validate.positive_int(time_dim, where, "time_dim")
+            raise validate.SettingError(
+                f"{where}: hidden must be a list of layer sizes, got {hidden!r}."
+            )
+        hidden = [validate.whole(h, where, "hidden size") for h in hidden]
+        time_dim = validate.whole(time_dim, where, "time_dim")
         if time_dim % 2:
-            raise ValueError(f"{where}: time_dim must be even (sines and cosines), got {time_dim}.")
+            raise validate.SettingError(
+                f"{where}: time_dim must be even (sines and cosines), got {time_dim}."
+            )
         seed = validate.seed(seed, where)
         self.schedule = Schedule(schedule, steps)
         self.config = dict(
@@ -336,9 +340,9 @@ class LatentDiffusion(Module):
         """The subsequence τ_S > … > τ_1 of the T steps that DDIM visits: ``steps`` of them,
         evenly spaced from T down to 1 (all of T, T − 1, …, 1 when steps = T)."""
         T = self.schedule.T
-        steps = validate.positive_int(steps, "LatentDiffusion.sample", "steps")
+        steps = validate.whole(steps, "LatentDiffusion.sample", "steps")
         if steps > T:
-            raise ValueError(
+            raise validate.SettingError(
                 f"LatentDiffusion.sample: steps must be at most T = {T} (the steps the model "
                 f"was trained on), got {steps}."
             )
@@ -360,18 +364,20 @@ class LatentDiffusion(Module):
         """Every z_t the sampler visits, from z_T to z_0, in the standardized space: a list of
         arrays (n, d), one more than the steps taken (lesson 10 draws the path)."""
         where = "LatentDiffusion.sample"
-        n = validate.positive_int(n, where, "n")
+        n = validate.whole(n, where, "n")
         seed = validate.seed(seed, where)
         if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"{where}: sampler must be 'ddpm' or 'ddim', got {sampler!r}.")
+            raise validate.SettingError(
+                f"{where}: sampler must be 'ddpm' or 'ddim', got {sampler!r}."
+            )
         T = self.schedule.T
         if sampler == "ddpm" and steps not in (None, T):
-            raise ValueError(
+            raise validate.SettingError(
                 f"{where}: DDPM goes through all T = {T} steps; for {steps} steps use "
                 "sampler='ddim'."
             )
         if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
-            raise ValueError(f"{where}: eta must be a number in [0, 1], got {eta!r}.")
+            raise validate.SettingError(f"{where}: eta must be a number in [0, 1], got {eta!r}.")
         taus = self.ddim_timesteps(T if steps is None else steps)
         gen = backend.Generator(seed, namespace=self.xp)
         shape = (n, self.latent_dim)
@@ -411,9 +417,9 @@ def train(
     codes' mean and standard deviation are stored in the model first (see ``set_data_scale``).
     """
     where = "diffusion.train"
-    steps = validate.positive_int(steps, where, "steps")
-    batch_size = validate.positive_int(batch_size, where, "batch_size")
-    log_every = validate.positive_int(log_every, where, "log_every")
+    steps = validate.whole(steps, where, "steps")
+    batch_size = validate.whole(batch_size, where, "batch_size")
+    log_every = validate.whole(log_every, where, "log_every")
     seed = validate.seed(seed, where)
     z = model._z(z, "train")
     model.set_data_scale(z)

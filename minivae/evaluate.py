@@ -28,7 +28,8 @@ import math
 import numpy as np
 
 from . import backend, validate
-from .losses import bernoulli_log_prob, gaussian_log_prob
+from .losses import kl_per_element
+from .sampling import reparameterize
 
 __all__ = [
     "active_units",
@@ -43,12 +44,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _is_vae(model) -> bool:
-    return hasattr(model, "mu_head")
-
-
 def _require_vae(model, what: str):
-    if not _is_vae(model):
+    if model.kind != "vae":
         raise TypeError(
             f"{what} needs a VAE (an encoder q(z|x) and a prior p(z)); a plain "
             f"{type(model).__name__} has a single code per input and no distribution over it."
@@ -61,23 +58,12 @@ def _to_model(model, x, where):
     return validate.for_model(model, x, f"evaluate.{where}")
 
 
-def _check_positive_int(name: str, value):
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
-    return int(value)
-
-
-def _log_px_given_z(model, out, x):
-    """log p(x | z) per example (shape (B,)) from the decoder's raw output ``out``."""
-    if model.likelihood == "bernoulli":
-        return bernoulli_log_prob(out, x)  # out are the logits
-    return gaussian_log_prob(out, x, model.lam)  # out are the pixel means
-
-
-def _kl_terms(mu, logvar):
-    """KL(N(μ, σ²) ‖ N(0, 1)) for every example and latent dimension: ½(σ² + μ² − log σ² − 1)."""
-    xp = backend.namespace(mu)
-    return 0.5 * (xp.exp(logvar) + mu * mu - logvar - 1.0)
+def _batches(x, batch_size):
+    """(start, stop, rows) for consecutive batches of ``x``."""
+    n = x.shape[0]
+    for start in range(0, n, batch_size):
+        stop = min(n, start + batch_size)
+        yield start, stop, x[start:stop, ...]
 
 
 class _ExampleNoise:
@@ -100,12 +86,6 @@ class _ExampleNoise:
         return self.xp.asarray(eps)
 
 
-def _check_seed(seed):
-    if seed is not None and (int(seed) != seed or seed < 0):
-        raise ValueError(f"seed must be a whole number ≥ 0 or None, got {seed!r}.")
-    return None if seed is None else int(seed)
-
-
 # -- the ELBO -----------------------------------------------------------------------------------
 def elbo(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     """The negative ELBO of ``x`` (examples, features) and its two terms, in nats per example.
@@ -126,26 +106,20 @@ def elbo(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     data set. It is computed ``batch_size`` examples at a time and is seeded per example, so
     the batch size does not change the result.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
-    seed = _check_seed(seed)
+    batch_size = validate.whole(batch_size, "evaluate.elbo", "batch_size")
+    seed = validate.seed(seed, "evaluate.elbo")
     xp = model.xp
     x = _to_model(model, x, "elbo")
-    n = x.shape[0]
-    sums = {"recon": 0.0, "kl": 0.0}
-    for start in range(0, n, batch_size):
-        stop = min(n, start + batch_size)
-        xb = x[start:stop, ...]
-        if _is_vae(model):
-            mu, logvar = model._encode(xb)
+    recon = kl = 0.0
+    for start, stop, xb in _batches(x, batch_size):
+        z = model.encode(xb, check=False)
+        if model.kind == "vae":
+            mu, logvar = z
             noise = _ExampleNoise(seed, start, stop, model.latent_dim, model.dtype, xp)
-            eps = noise.draw(1)[:, 0, :]
-            z = mu + xp.exp(0.5 * logvar) * eps
-            kl = xp.sum(_kl_terms(mu, logvar))
-            sums["kl"] += float(kl)
-        else:
-            z = model._encode(xb)
-        sums["recon"] -= float(xp.sum(_log_px_given_z(model, model.decoder(z), xb)))
-    recon, kl = sums["recon"] / n, sums["kl"] / n
+            z = reparameterize(mu, logvar, noise.draw(1)[:, 0, :])
+            kl += float(xp.sum(kl_per_element(mu, logvar)))
+        recon -= float(xp.sum(model.log_px(z, xb, check=False)))
+    recon, kl = recon / x.shape[0], kl / x.shape[0]
     return {"total": recon + kl, "recon": recon, "kl": kl}
 
 
@@ -159,10 +133,9 @@ def _log_weights(model, xb, mu, logvar, eps):
     xp = backend.namespace(mu)
     m, s, L = eps.shape
     d = xb.shape[1]
-    z = mu[:, None, :] + xp.exp(0.5 * logvar)[:, None, :] * eps  # z ~ q(z|x), (m, s, L)
-    out = model.decoder(xp.reshape(z, (m * s, L)))
+    z = reparameterize(mu[:, None, :], logvar[:, None, :], eps)  # z ~ q(z|x), (m, s, L)
     x_rep = xp.reshape(xp.broadcast_to(xb[:, None, :], (m, s, d)), (m * s, d))
-    log_px_z = xp.reshape(_log_px_given_z(model, out, x_rep), (m, s))
+    log_px_z = xp.reshape(model.log_px(xp.reshape(z, (m * s, L)), x_rep, check=False), (m, s))
     # log N(z; 0, I), and log N(z; μ, σ²) written with ε = (z − μ)/σ:  −½ Σ (ε² + log σ² + log 2π)
     log_pz = -0.5 * xp.sum(z * z, axis=2) - 0.5 * L * LOG_2PI
     log_det = xp.sum(logvar, axis=1)[:, None]  # Σ_j log σ_j², shape (m, 1)
@@ -201,9 +174,9 @@ def log_likelihood(
     estimate for each example instead. ``progress=True`` shows a progress bar over the examples.
     """
     _require_vae(model, "log_likelihood")
-    k = _check_positive_int("k", k)
-    batch_size = _check_positive_int("batch_size", batch_size)
-    seed = _check_seed(seed)
+    where = "evaluate.log_likelihood"
+    k, batch_size = validate.whole(k, where, "k"), validate.whole(batch_size, where, "batch_size")
+    seed = validate.seed(seed, where)
     xp = model.xp
     x = _to_model(model, x, "log_likelihood")
     n = x.shape[0]
@@ -221,7 +194,7 @@ def log_likelihood(
         stop = min(n, start + examples_per_step)
         xb = x[start:stop, ...]
         m = stop - start
-        mu, logvar = model._encode(xb)
+        mu, logvar = model.encode(xb, check=False)
         noise = _ExampleNoise(seed, start, stop, L, model.dtype, xp)
         chunks = []  # the log-weights, (m, samples) per chunk
         for s0 in range(0, k, samples_per_step):
@@ -244,15 +217,10 @@ def log_likelihood(
 def latent_means(model, x, batch_size: int = 1000):
     """The posterior means μ(x) of a VAE (or the codes z of an Autoencoder), shape
     (examples, latent_dim), as an array of the model's backend. Computed in batches."""
-    batch_size = _check_positive_int("batch_size", batch_size)
-    xp = model.xp
+    batch_size = validate.whole(batch_size, "evaluate.latent_means", "batch_size")
     x = _to_model(model, x, "latent_means")
-    n = x.shape[0]
-    parts = []
-    for start in range(0, n, batch_size):
-        code = model._encode(x[start : min(n, start + batch_size), ...])
-        parts.append(code[0] if _is_vae(model) else code)
-    return xp.concat(parts, axis=0)
+    parts = [model.encode(xb, check=False) for _, _, xb in _batches(x, batch_size)]
+    return model.xp.concat([p[0] if model.kind == "vae" else p for p in parts], axis=0)
 
 
 def kl_per_dimension(model, x, batch_size: int = 1000) -> np.ndarray:
@@ -263,15 +231,14 @@ def kl_per_dimension(model, x, batch_size: int = 1000) -> np.ndarray:
     carries no information about x (it has "collapsed" onto the prior).
     """
     _require_vae(model, "kl_per_dimension")
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = validate.whole(batch_size, "evaluate.kl_per_dimension", "batch_size")
     xp = model.xp
     x = _to_model(model, x, "kl_per_dimension")
-    n = x.shape[0]
     total = xp.zeros((model.latent_dim,), dtype=xp.float64)
-    for start in range(0, n, batch_size):
-        mu, logvar = model._encode(x[start : min(n, start + batch_size), ...])
-        total = total + xp.astype(xp.sum(_kl_terms(mu, logvar), axis=0), xp.float64)
-    return backend.asnumpy(total) / n
+    for _, _, xb in _batches(x, batch_size):
+        mu, logvar = model.encode(xb, check=False)
+        total = total + xp.astype(xp.sum(kl_per_element(mu, logvar), axis=0), xp.float64)
+    return backend.asnumpy(total) / x.shape[0]
 
 
 def latent_activity(model, x, batch_size: int = 1000) -> np.ndarray:

@@ -40,7 +40,7 @@ import math
 import os
 import weakref
 
-from . import backend, optim
+from . import backend, optim, validate
 
 __all__ = ["CUPY_KERNELS", "Adam", "busy_cores", "flatten_parameters", "threads"]
 
@@ -63,7 +63,9 @@ def flatten_parameters(parameters):
     xp = backend.namespace(params[0].data)
     dtypes = {p.data.dtype for p in params}
     if len(dtypes) > 1:
-        raise ValueError(f"All parameters must have one dtype to share a buffer, got {dtypes}.")
+        raise validate.SettingError(
+            f"All parameters must have one dtype to share a buffer, got {dtypes}."
+        )
     sizes = [math.prod(p.shape) for p in params]
     data = xp.zeros((sum(sizes),), dtype=params[0].data.dtype)
     grad = xp.zeros_like(data)
@@ -98,7 +100,7 @@ class Adam(optim.Adam):
         for p in self.params:
             owner = _owners.get(p)
             if owner is not None and owner() is not None:
-                raise ValueError(
+                raise validate.SettingError(
                     f"Parameter {p.name or '?'} already lives in the flat buffer of another "
                     "mv.fast.Adam, and a parameter can live in one only: keep using that "
                     "optimizer (or make this one with mv.Adam, the teaching optimizer)."

@@ -1,18 +1,15 @@
 """Losses, each returning its value and its gradient.
 
-Convention (the one used in papers, which report "nats"): every loss is **summed over features**
-(pixels, latent dimensions, classes) and **averaged over the batch**. So for a batch of B examples
-with per-example losses ℓ_i, the value is L = (1/B) Σ_i ℓ_i and every gradient carries a 1/B.
-
-Each function returns ``(value, grad...)`` where ``value`` is a 0-d array (call ``float`` on it
-to read it; on a GPU that is a copy to the host, so we leave the choice to the caller).
+Convention (papers', in nats): every loss is **summed over features** (pixels, latent
+dimensions, classes) and **averaged over the batch**: L = (1/B) Σ_i ℓ_i, so every gradient
+carries a 1/B. ``value`` is a 0-d array (``float`` reads it: on a GPU, a copy to the host).
 """
 
 from __future__ import annotations
 
 import math
 
-from . import backend
+from . import backend, validate
 from .nn import sigmoid
 
 __all__ = [
@@ -22,6 +19,7 @@ __all__ = [
     "gaussian_nll",
     "kl_standard_normal",
     "kl_lecture",
+    "kl_per_element",
     "softmax_cross_entropy",
 ]
 
@@ -77,8 +75,7 @@ def gaussian_nll(x_mean, x, lam: float = 0.5):
     Gradient:  d/dx̂ [λ‖x − x̂‖²] = 2λ(x̂ − x),  then divide by B for the batch mean.
     Returns ``(value, dx_mean)``.
     """
-    if lam <= 0:
-        raise ValueError(f"lam (λ = 1/(2σ²)) must be positive, got {lam}.")
+    lam = validate.number(lam, "gaussian_nll", "lam (λ = 1/(2σ²))")
     xp = backend.namespace(x_mean)
     B, D = x_mean.shape
     diff = x_mean - x
@@ -109,6 +106,13 @@ def kl_standard_normal(mu, logvar):
     dlogvar = 0.5 * (var - 1.0) / B
     ### END SOLUTION
     return value, dmu, dlogvar
+
+
+def kl_per_element(mu, logvar):
+    """The KL of each example and latent dimension, ½ (σ² + μ² − log σ² − 1), unsummed: the
+    terms kl_standard_normal adds up (evaluation reads them per dimension)."""
+    xp = backend.namespace(mu)
+    return 0.5 * (xp.exp(logvar) + mu * mu - logvar - 1.0)
 
 
 def kl_lecture(mu, logvar):

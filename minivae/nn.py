@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from . import backend
+from . import backend, validate
 
 __all__ = [
     "Clamp",
@@ -35,11 +35,8 @@ __all__ = [
 
 
 class Parameter:
-    """A trainable array and the gradient of the loss with respect to it.
-
-    ``data`` and ``grad`` have the same shape and dtype; ``grad`` starts at zero and is filled by
-    ``backward`` (added to, never overwritten) until ``zero_grad`` clears it.
-    """
+    """A trainable array ``data`` and the gradient of the loss with respect to it, ``grad`` (same
+    shape and dtype, zero at first, added to by ``backward`` until ``zero_grad`` clears it)."""
 
     def __init__(self, data, name: str = ""):
         self.name = name
@@ -58,11 +55,8 @@ class Parameter:
 
 
 class Module:
-    """Base class: a callable with ``forward``/``backward`` and a list of parameters.
-
-    Parameters and sub-modules are found by looking at the object's attributes (in the order they
-    were set), including lists of modules, so a subclass only has to assign them.
-    """
+    """Base class: a callable with ``forward``/``backward`` and a list of parameters, found in
+    its attributes (in the order they were set, lists of modules included): assigning is enough."""
 
     name = ""
 
@@ -78,22 +72,6 @@ class Module:
     def backward(self, dout):
         raise NotImplementedError
 
-    def named_parameters(self, prefix: str = ""):
-        """Yield ``(dotted_name, parameter)`` for every parameter, sub-modules included."""
-        for key, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield prefix + key, value
-            elif isinstance(value, Module):
-                yield from value.named_parameters(prefix + key + ".")
-            elif isinstance(value, (list, tuple)):
-                for i, item in enumerate(value):
-                    if isinstance(item, Module):
-                        yield from item.named_parameters(f"{prefix}{i}.")
-
-    def parameters(self) -> list[Parameter]:
-        """All trainable parameters, in a fixed order (the order they were defined)."""
-        return [p for _, p in self.named_parameters()]
-
     def named_modules(self, prefix: str = ""):
         """Yield ``(dotted_name, module)`` for this module and every module inside it."""
         yield prefix.rstrip("."), self
@@ -104,6 +82,17 @@ class Module:
                 for i, item in enumerate(value):
                     if isinstance(item, Module):
                         yield from item.named_modules(f"{prefix}{i}.")
+
+    def named_parameters(self, prefix: str = ""):
+        """Yield ``(dotted_name, parameter)`` for every parameter, sub-modules included."""
+        for name, module in self.named_modules(prefix):
+            for key, value in vars(module).items():
+                if isinstance(value, Parameter):
+                    yield f"{name}.{key}" if name else key, value
+
+    def parameters(self) -> list[Parameter]:
+        """All trainable parameters, in a fixed order (the order they were defined)."""
+        return [p for _, p in self.named_parameters()]
 
     def set_names(self, prefix: str = ""):
         """Name every sub-module and parameter by its dotted path ('encoder.0.W'), for messages."""
@@ -122,12 +111,10 @@ class Module:
 class Linear(Module):
     """An affine map  y = x·W + b  from ``in_dim`` to ``out_dim`` features.
 
-    W has shape (in_dim, out_dim) and b shape (out_dim,). Initialization (He/Kaiming uniform, the
-    default of most libraries): W ~ U(−a, a) with a = sqrt(6 / in_dim) · gain, where the gain is
-    1/sqrt(2) for layers not followed by a ReLU-like activation, so the variance of each output is
-    about that of the input when the layer is followed by a ReLU (gain=1) or by nothing; b = 0.
-    Weights are drawn on the CPU from ``seed`` so the same seed gives the same layer on every
-    backend.
+    W has shape (in_dim, out_dim) and b shape (out_dim,). He/Kaiming uniform initialization:
+    W ~ U(−a, a), a = sqrt(6 / in_dim) · gain, b = 0, with gain 1 before a ReLU-like activation
+    and 1/sqrt(2) otherwise, so each output's variance is about the input's. Drawn on the CPU
+    from ``seed``: the same seed gives the same layer on every backend.
     """
 
     def __init__(self, in_dim: int, out_dim: int, seed=None, dtype=None, gain: float = 1.0):
@@ -139,11 +126,7 @@ class Linear(Module):
         self.cache = None
 
     def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(
-                f"{self.name or 'Linear'} (Linear {self.in_dim}→{self.out_dim}) expects input of "
-                f"shape (batch, {self.in_dim}), got {tuple(x.shape)}."
-            )
+        validate.layer_input(self, x)
         self.cache = x
         return x @ self.W.data + self.b.data
 
@@ -185,10 +168,8 @@ class LeakyReLU(Module):
         self.slope = float(slope)
 
     def forward(self, x):
-        factor = backend.namespace(x).astype(x > 0, x.dtype)
-        factor *= 1.0 - self.slope
-        factor += self.slope
-        self.cache = factor
+        mask = backend.namespace(x).astype(x > 0, x.dtype)
+        self.cache = factor = mask * (1.0 - self.slope) + self.slope
         return x * factor
 
     def backward(self, dout):
@@ -212,10 +193,9 @@ class Tanh(Module):
 def sigmoid(x):
     """σ(x) = 1 / (1 + e^(−x)), computed as ½ + ½·tanh(x/2), which never overflows.
 
-    The two are the same function: ½ + ½·(1 − e^(−x))/(1 + e^(−x)) = 1/(1 + e^(−x)). The tanh form
-    needs no e^(−x) (which overflows for x < −88 in float32) and no branch on the sign of x. It is
-    exact to the rounding of numbers near 1 (about 1e-16 in float64, 6e-8 in float32): far in the
-    left tail, where σ(x) is smaller than that, it returns 0.
+    The same function: ½ + ½·(1 − e^(−x))/(1 + e^(−x)) = 1/(1 + e^(−x)), but with no e^(−x) (it
+    overflows for x < −88 in float32) and no branch on the sign of x. Exact to the rounding of
+    numbers near 1 (1e-16 in float64, 6e-8 in float32): where σ(x) is smaller, it returns 0.
     """
     s = backend.namespace(x).tanh(0.5 * x)
     s *= 0.5
@@ -261,11 +241,8 @@ class Identity(Module):
 
 
 class Clamp(Module):
-    """y = min(max(x, lo), hi), element-wise: the identity inside [lo, hi], flat outside.
-
-    The VAE puts one after its log σ² head (see ``minivae.models.LOGVAR_RANGE``), so that
-    exp(log σ²) cannot overflow however far the raw output strays.
-    """
+    """y = min(max(x, lo), hi), element-wise: the identity inside [lo, hi], flat outside. After
+    the VAE's log σ² head (``models.LOGVAR_RANGE``) it keeps exp(log σ²) from overflowing."""
 
     def __init__(self, lo: float, hi: float):
         self.lo, self.hi = float(lo), float(hi)
@@ -297,9 +274,7 @@ class Sequential(Module):
 
     def backward(self, dout, input_grad: bool = True):
         """The chain rule: dL/dx = f_1'ᵀ(… f_n'ᵀ(dout)), i.e. each layer's backward in reverse.
-
-        ``input_grad=False`` lets a first Linear layer skip dL/dx (None is returned then).
-        """
+        ``input_grad=False`` lets a first Linear layer skip dL/dx (None is returned then)."""
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             if i == 0 and not input_grad and isinstance(layer, Linear):
@@ -318,7 +293,7 @@ class Sequential(Module):
         return f"Sequential({inner})"
 
 
-_ACTIVATIONS = {
+ACTIVATIONS = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
     "tanh": Tanh,
@@ -330,21 +305,15 @@ _ACTIVATIONS = {
 
 def activation(name: str) -> Module:
     """An activation layer by name: relu, leaky_relu, tanh, sigmoid, softplus or identity."""
-    try:
-        return _ACTIVATIONS[name]()
-    except KeyError:
-        choices = ", ".join(repr(k) for k in _ACTIVATIONS)
-        raise ValueError(f"Unknown activation {name!r}: choose one of {choices}.") from None
+    return ACTIVATIONS[validate.choice(name, ACTIVATIONS, "activation")]()
 
 
 def mlp(
     sizes, activation_name: str = "relu", final_activation: bool = False, seed=None, dtype=None
 ) -> Sequential:
     """A multilayer perceptron: Linear(sizes[0]→sizes[1]), activation, …, Linear(→sizes[-1]).
-
     The activation follows every Linear but the last, unless ``final_activation`` is true.
-    ``seed`` is an int or a :class:`backend.Generator` shared by all layers.
-    """
+    ``seed`` is an int or a :class:`backend.Generator` shared by all layers."""
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2:
         return Sequential()

@@ -7,52 +7,26 @@
     opt.step()
     model.zero_grad()        # or opt.zero_grad()
 
-An optimizer loops over its parameters and applies its rule to one parameter's arrays at a time
-(``update``), exactly as the papers write it. Each parameter owns its arrays for good: layers add
-into ``p.grad`` in place (``+=``) and values change in place (``p.data[...] = new``), so that the
-optimizer, the model and anything else holding the arrays always see the same numbers. A step
-refuses to run when a parameter was given a new array, and says what to write instead.
+``step`` applies the rule (``update``) to one parameter's arrays at a time, as papers write it.
+Arrays change in place (``p.grad += ...``, ``p.data[...] = new``) so that everything holding them
+sees the same numbers; a step refuses to run when a parameter was given a new array.
 """
 
 from __future__ import annotations
 
-import math
-
-from . import backend
-from .nn import Module, Parameter
+from . import backend, validate
+from .validate import ReplacedArrayError
 
 __all__ = ["Adam", "SGD", "Optimizer", "ReplacedArrayError"]
 
 
-class ReplacedArrayError(RuntimeError):
-    """A parameter's ``data`` or ``grad`` was replaced by a new array after the optimizer was
-    made; the message names the parameter and says what to write instead."""
-
-
-# The one other way a parameter gets new arrays: the fast path moving it into a flat buffer.
-_MOVED = " (If a mv.fast.Adam made after this optimizer moved it, train with that one.)"
-
-
 class Optimizer:
-    """Holds the parameters and the learning rate; subclasses write ``step``, a loop over the
-    parameters, and ``update``, the rule for one parameter's arrays."""
+    """Holds the parameters and the learning rate; subclasses write ``update``, the rule for one
+    parameter's arrays, and ``buffers``, the running state it reads and changes."""
 
     def __init__(self, parameters, lr: float):
-        if isinstance(parameters, Module) or not hasattr(parameters, "__iter__"):
-            raise TypeError(
-                f"{type(self).__name__} takes the parameters to update, e.g. "
-                f"{type(self).__name__}(model.parameters()), not {type(parameters).__name__}."
-            )
-        self.params = list(parameters)
-        if not all(isinstance(p, Parameter) for p in self.params):
-            raise TypeError(
-                f"{type(self).__name__} takes Parameter objects, e.g. model.parameters()."
-            )
-        if not self.params:
-            raise ValueError("The optimizer was given no parameters to update.")
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"The learning rate must be a positive number, got {lr!r}.")
-        self.lr = float(lr)
+        self.params = validate.parameters(parameters, type(self).__name__)
+        self.lr = validate.number(lr, type(self).__name__, "the learning rate lr")
         self.t = 0  # steps taken so far
         self.remember_arrays()
 
@@ -62,6 +36,14 @@ class Optimizer:
             p.zero_grad()
 
     def step(self):
+        """One update of every parameter, in turn, with its running state (``buffers``); t counts
+        the steps taken, 1 for the first."""
+        self.check_arrays()
+        self.t += 1
+        for p, *state in zip(self.params, *self.buffers().values()):
+            self.update(p.data, p.grad, *state)
+
+    def update(self, theta, g, *state):
         raise NotImplementedError
 
     def _zeros(self):
@@ -74,28 +56,9 @@ class Optimizer:
         self._arrays = [(p.data, p.grad) for p in self.params]
 
     def check_arrays(self):
-        """Refuse to step when a parameter's ``data`` or ``grad`` is a new array.
-
-        A new ``grad`` means some backward pass wrote ``p.grad = ...`` where it must add in place
-        (``p.grad += ...``): gradients from two uses of a layer would no longer add up, and code
-        that holds the old array (a fast optimizer's flat buffer, a gradient clipper) would never
-        see them. A new ``data`` cuts the parameter off from everything that holds its values.
-        """
-        for p, (data, grad) in zip(self.params, self._arrays):
-            if p.grad is not grad:
-                raise ReplacedArrayError(
-                    f"Parameter {p.name or '?'} was given a new gradient array (p.grad = ...) "
-                    "after the optimizer was made, so the gradient must be added in place: "
-                    "write `self.W.grad += x.T @ dout`, not `self.W.grad = ...`, in backward."
-                    + _MOVED
-                )
-            if p.data is not data:
-                raise ReplacedArrayError(
-                    f"Parameter {p.name or '?'} was given a new data array (p.data = ...) after "
-                    "the optimizer was made, so the optimizer no longer updates the array the "
-                    "model uses: change values in place (p.data[...] = new), or make the "
-                    "optimizer after the change." + _MOVED
-                )
+        """Refuse to step when a parameter's ``data`` or ``grad`` is a new array: see
+        :func:`minivae.validate.same_arrays` for why that breaks training."""
+        validate.same_arrays(self.params, self._arrays)
 
     # -- state, for checkpoints and for rolling back a step that went bad ---------------------
     def hyperparameters(self) -> dict:
@@ -116,9 +79,7 @@ class SGD(Optimizer):
 
     def __init__(self, parameters, lr: float = 0.01, momentum: float = 0.0):
         super().__init__(parameters, lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
-        self.momentum = float(momentum)
+        self.momentum = validate.fraction(momentum, "SGD", "momentum")
         self.velocity = self._zeros()
 
     def hyperparameters(self):
@@ -126,13 +87,6 @@ class SGD(Optimizer):
 
     def buffers(self):
         return {"velocity": self.velocity}
-
-    def step(self):
-        """One update of every parameter, in turn."""
-        self.check_arrays()
-        self.t += 1
-        for p, v in zip(self.params, self.velocity):
-            self.update(p.data, p.grad, v)
 
     def update(self, theta, g, v):
         """The rule, in place, on one parameter θ, its gradient g and its velocity v."""
@@ -154,15 +108,8 @@ class Adam(Optimizer):
 
     def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(parameters, lr)
-        try:
-            self.beta1, self.beta2 = (float(b) for b in betas)
-        except (TypeError, ValueError):
-            raise ValueError(f"Adam's betas must be two numbers (β₁, β₂), got {betas!r}.") from None
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"Adam's betas must be in [0, 1), got {tuple(betas)}.")
-        if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-            raise ValueError(f"Adam's eps must be a small positive number, got {eps}.")
-        self.eps = float(eps)
+        self.beta1, self.beta2 = validate.betas(betas)
+        self.eps = validate.number(eps, "Adam", "eps")
         self.m = self._zeros()  # one running mean of the gradient per parameter
         self.v = self._zeros()  # and one of its square
 
@@ -171,13 +118,6 @@ class Adam(Optimizer):
 
     def buffers(self):
         return {"m": self.m, "v": self.v}
-
-    def step(self):
-        """One update of every parameter, in turn (t counts the steps: 1 for the first)."""
-        self.check_arrays()
-        self.t += 1
-        for p, m, v in zip(self.params, self.m, self.v):
-            self.update(p.data, p.grad, m, v)
 
     def update(self, theta, g, m, v):
         """The rule, in place, on one parameter θ, its gradient g and its running means m and v,

@@ -240,7 +240,7 @@ def reconstructions(model, x, n: int = 10, image_shape=IMAGE_SHAPE) -> Figure:
     x = _flat_numpy(x)[: int(n)]
     n = x.shape[0]
     x_hat = backend.asnumpy(model.reconstruct(_on_model(model, x)))
-    how = "decode(μ(x))" if hasattr(model, "mu_head") else "decode(encode(x))"
+    how = "decode(μ(x))" if model.kind == "vae" else "decode(encode(x))"
     fig = _figure(max(4.0, 0.8 * n), 2.4)
     top, bottom = fig.subplots(2, 1)
     image_grid(x, nrow=n, image_shape=image_shape, ax=top, title="inputs x")
@@ -248,10 +248,11 @@ def reconstructions(model, x, n: int = 10, image_shape=IMAGE_SHAPE) -> Figure:
     return fig
 
 
-def samples(model, n: int = 64, seed=0, image_shape=IMAGE_SHAPE, nrow=None) -> Figure:
-    """A grid of ``n`` new images: codes z ~ N(0, I) (the prior), decoded to pixel means."""
+def samples(model, n: int = 64, seed=0, image_shape=IMAGE_SHAPE, nrow=None, images=None) -> Figure:
+    """A grid of ``n`` new images: codes z ~ N(0, I) (the prior), decoded to pixel means.
+    ``images``: those ``model.sample(n, seed)`` already gave (so nothing is decoded twice)."""
     image_shape = _check_image_shape(model, image_shape)
-    images = model.sample(int(n), seed=seed)
+    images = model.sample(int(n), seed=seed) if images is None else images
     title = f"{int(n)} samples: decoder means at z ~ N(0, I)  (seed {seed})"
     return image_grid(images, nrow=nrow, image_shape=image_shape, title=title)
 
@@ -303,7 +304,7 @@ def latent_scatter(model, x, y=None, batch_size: int = 1000) -> Figure:
     n, L = mu.shape
     if L < 2:
         raise ValueError("latent_scatter needs latent_dim ≥ 2; this model has latent_dim=1.")
-    is_vae = hasattr(model, "mu_head")
+    is_vae = model.kind == "vae"
     what = "latent means μ(x)" if is_vae else "codes z(x)"
     if L == 2:
         points = mu

@@ -12,7 +12,7 @@ so z has the same distribution, and dz/dμ, dz/dlog σ² exist.
 
 from __future__ import annotations
 
-from . import backend
+from . import backend, validate
 from .nn import Module
 
 __all__ = ["GaussianSampler", "reparameterize"]
@@ -45,11 +45,8 @@ class GaussianSampler(Module):
             if self.gen is None:
                 self.gen = backend.Generator(self.seed, namespace=xp)
             eps = self.gen.normal(tuple(mu.shape), dtype=mu.dtype)
-        elif tuple(eps.shape) != tuple(mu.shape):
-            raise ValueError(
-                f"{self.name or 'GaussianSampler'}: eps must have the shape of mu "
-                f"{tuple(mu.shape)}, got {tuple(eps.shape)}."
-            )
+        else:
+            validate.same_shape(eps, mu, self.name or "GaussianSampler")
         sigma = xp.exp(0.5 * logvar)
         self.cache = (eps, sigma)
         return mu + sigma * eps

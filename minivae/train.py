@@ -14,6 +14,7 @@ the last completed epoch; so does Ctrl-C (``KeyboardInterrupt``), which is then 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -29,6 +30,7 @@ __all__ = [
     "clip_grad_norm",
     "evaluate_loss",
     "fit",
+    "seeded_noise",
 ]
 
 TERMS = ("total", "recon", "kl")
@@ -88,6 +90,22 @@ def epoch_seed(seed, epoch: int, stream: int) -> int | None:
     if seed is None:
         return None
     return int(np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1)[0])
+
+
+@contextlib.contextmanager
+def seeded_noise(model, seed):
+    """Inside the ``with`` block the model's sampler draws its noise from ``seed``; afterwards
+    its own stream carries on as before, even if the block raised (an autoencoder draws none)."""
+    sampler = getattr(model, "sampler", None)
+    if sampler is None:
+        yield
+        return
+    saved = sampler.seed, sampler.gen
+    sampler.reseed(seed)
+    try:
+        yield
+    finally:
+        sampler.seed, sampler.gen = saved
 
 
 def _batches(n: int, batch_size: int, order):
@@ -150,42 +168,32 @@ def clip_grad_norm(parameters, max_norm: float):
     ``opt.step()``. Returns ‖g‖ before clipping as a 0-d array (``float()`` reads it)."""
     params = list(parameters)
     if not params:
-        raise ValueError("clip_grad_norm: no parameters were given.")
-    max_norm = _positive_float(max_norm, "clip_grad_norm", "max_norm")
+        raise validate.SettingError("clip_grad_norm: no parameters were given.")
+    max_norm = validate.number(max_norm, "clip_grad_norm", "max_norm")
     xp = backend.namespace(params[0].grad)
     return _scale_grads(params, _grad_squares(params, xp), max_norm, xp)
-
-
-def _positive_float(value, where, name):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{where}: {name} must be a positive finite number, got {value!r}.")
-    return float(value)
 
 
 def evaluate_loss(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     """The loss terms averaged over the data set, in batches, with seeded noise."""
     x = _data(model, x, "evaluate_loss", "x")
-    batch_size = validate.positive_int(batch_size, "evaluate_loss", "batch_size")
+    batch_size = validate.whole(batch_size, "evaluate_loss", "batch_size")
     return _evaluate_loss(model, x, batch_size, validate.seed(seed, "evaluate_loss"))
 
 
 def _evaluate_loss(model, x, batch_size, seed):
+    """The loss terms of ``x`` (already checked), with the noise drawn from ``seed``; the
+    sampler's own stream carries on afterwards as if this had not run."""
     xp = model.xp
-    sampler = getattr(model, "sampler", None)
-    if sampler is not None:
-        saved = (sampler.seed, sampler.gen)
-        sampler.reseed(seed)
     sums = {k: 0.0 for k in TERMS}
     n = x.shape[0]
-    for start in range(0, n, batch_size):
-        xb = x[start : min(n, start + batch_size), ...]
-        terms = model._loss(xb)
-        stacked = xp.stack([terms.arrays[k] for k in TERMS])
-        for k, v in zip(TERMS, backend.asnumpy(stacked)):
-            sums[k] += float(v) * xb.shape[0]
-    if sampler is not None:
-        sampler.seed, sampler.gen = saved
+    with seeded_noise(model, seed):
+        for start in range(0, n, batch_size):
+            xb = x[start : min(n, start + batch_size), ...]
+            terms = model.loss(xb, check=False)
+            stacked = xp.stack([terms.arrays[k] for k in TERMS])
+            for k, v in zip(TERMS, backend.asnumpy(stacked)):
+                sums[k] += float(v) * xb.shape[0]
     return {k: v / n for k, v in sums.items()}
 
 
@@ -195,20 +203,17 @@ def _data(model, x, where, name):
 
 
 def _check_fit_arguments(model, optimizer, epochs, batch_size, seed, sync_every, history):
-    if not hasattr(model, "_loss"):
+    if getattr(model, "kind", None) not in ("ae", "vae"):
         raise TypeError(f"fit: model must be a minivae Autoencoder or VAE, got {model!r}.")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)):
-        raise TypeError(f"fit: epochs must be a whole number ≥ 0, got {epochs!r}.")
-    if not (math.isfinite(epochs) and int(epochs) == epochs and epochs >= 0):
-        raise ValueError(f"fit: epochs must be a whole number ≥ 0, got {epochs!r}.")
-    validate.positive_int(batch_size, "fit", "batch_size")
+    validate.whole(epochs, "fit", "epochs", minimum=0)
+    validate.whole(batch_size, "fit", "batch_size")
     validate.seed(seed, "fit")
     if sync_every is not None:
-        validate.positive_int(sync_every, "fit", "sync_every")
+        validate.whole(sync_every, "fit", "sync_every")
     mine = {id(p) for p in model.parameters()}
     theirs = {id(p) for p in getattr(optimizer, "params", ())}
     if not mine <= theirs:
-        raise ValueError(
+        raise validate.SettingError(
             "fit: the optimizer does not update this model's parameters (was it made for "
             "another model?); build it with mv.Adam(model.parameters())."
         )
@@ -263,7 +268,7 @@ def fit(
     """
     _check_fit_arguments(model, optimizer, epochs, batch_size, seed, sync_every, history)
     if clip_grad_norm is not None:
-        clip_grad_norm = _positive_float(clip_grad_norm, "fit", "clip_grad_norm")
+        clip_grad_norm = validate.number(clip_grad_norm, "fit", "clip_grad_norm")
     xp = model.xp
     x = _data(model, x, "fit", "x")
     if x_val is not None:
@@ -303,7 +308,7 @@ def fit(
                 started = time.perf_counter()
                 for step, idx in enumerate(_batches(n, batch_size, order), start=1):
                     xb = xp.take(x, idx, axis=0)
-                    terms = model._loss(xb)
+                    terms = model.loss(xb, check=False)
                     model.backward()
                     squares = _grad_squares(params, xp)
                     if clip_grad_norm is not None:

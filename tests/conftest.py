@@ -1,11 +1,25 @@
-"""Shared fixtures: run a test on every array backend that can run here.
+"""Shared fixtures: every array backend that can run here, child processes read with a timeout,
+and the ``slow`` marker on the tests that start processes or notebooks.
 
 ``backend`` is parametrized over NumPy, array_api_strict (the Array API standard and nothing
 more, so a NumPy-only call in the core fails there) and CuPy, which is skipped cleanly when CuPy
 or a GPU is missing. Each test gets float64 arrays from ``to_backend``.
+
+``spawn`` starts a child process whose output is read line by line, every wait bounded by a
+timeout, and kills it at the end of the test whatever happened.
+
+Plain values and helpers that several files share (the toy data set, the small VAE, parameter
+comparisons, a memory probe) are in ``shared.py``.
+
+``pytest -m "not slow"`` runs the core: it leaves out the tests that start Python processes,
+execute the lesson notebooks or build and grade the student edition (marked here or where they
+are written).
 """
 
 import os
+import queue
+import subprocess
+import threading
 
 # One BLAS thread for the tests (set before NumPy loads its BLAS): the models here are small, and
 # on a machine whose cores are busy with other work, BLAS threads waiting for each other can make
@@ -62,6 +76,77 @@ def _restore_numpy():
     yield
     mv.set_backend("numpy")
     mv.set_dtype("float32")
+
+
+# Whole files whose every test executes notebooks or builds the course (the files themselves are
+# the course's; the marker is added here).
+SLOW_FILES = ("test_lessons.py", "test_assignments.py", "test_browser.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+
+class Child:
+    """A child process whose stdout is read line by line on a thread, so that every wait for a
+    line (or for the end) fails the test after ``timeout`` seconds instead of hanging it."""
+
+    def __init__(self, args, timeout=60, **kwargs):
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, **kwargs)
+        self.timeout = timeout
+        self._lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in iter(self.proc.stdout.readline, ""):
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def readline(self) -> str:
+        """The next line of stdout ('' at its end), waiting at most ``timeout`` seconds."""
+        try:
+            line = self._lines.get(timeout=self.timeout)
+        except queue.Empty:
+            self.kill()
+            pytest.fail(f"{self.proc.args[:3]}… wrote no line for {self.timeout} s")
+        return "" if line is None else line
+
+    def lines(self):
+        """Every line of stdout to its end, each wait bounded."""
+        while line := self.readline():
+            yield line
+
+    def finish(self):
+        """Wait for the child to exit (bounded); returns the rest of stdout and all of stderr."""
+        self.proc.wait(timeout=self.timeout)
+        rest = "".join(self.lines())
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        return rest, err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=self.timeout)
+
+
+@pytest.fixture
+def spawn():
+    """Start :class:`Child` processes; each is killed (if still running) when the test ends."""
+    children = []
+
+    def start(args, **kwargs):
+        children.append(Child(args, **kwargs))
+        return children[-1]
+
+    yield start
+    for child in children:
+        child.kill()
+        for stream in (child.proc.stdout, child.proc.stderr):
+            if stream:
+                stream.close()
 
 
 def assert_on_backend(array):

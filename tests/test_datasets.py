@@ -6,16 +6,21 @@ that serves small IDX files made here; the digests the loader expects are patche
 import gzip
 import hashlib
 import http.server
+import os
 import threading
-import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pooch
 import pytest
+from shared import MiB, peak_bytes, refused
 
-from minivae import datasets
+import minivae as mv
+from minivae import checkpoint, datasets, synthetic
+from minivae.checkpoint import CheckpointError
 from minivae.datasets import DatasetError
+from minivae.synthetic import SHAPE_NAMES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -115,8 +120,8 @@ def mirror(server, cache, small_set, monkeypatch):
     files, _ = small_set
     for fname, (gz, raw) in files.items():
         server.files[f"/mnist/{fname}"] = gz
-        monkeypatch.setitem(datasets.SHA256["mnist"], fname, sha256(gz))
-        monkeypatch.setitem(datasets.RAW_SHA256["mnist"], fname, sha256(raw))
+        digests = datasets.Digests(sha256(gz), sha256(raw))
+        monkeypatch.setitem(datasets.DIGESTS, ("mnist", fname), digests)
     monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url + "/mnist/"])
     return server
 
@@ -228,7 +233,8 @@ def test_download_with_progress_bar(mirror, cache, capsys):
 
 def test_wrong_hash_leaves_nothing_trusted(mirror, cache, monkeypatch):
     fname = "t10k-images-idx3-ubyte.gz"
-    monkeypatch.setitem(datasets.SHA256["mnist"], fname, "0" * 64)
+    wrong = datasets.DIGESTS["mnist", fname]._replace(gz="0" * 64)
+    monkeypatch.setitem(datasets.DIGESTS, ("mnist", fname), wrong)
     with pytest.raises(DatasetError, match=fname) as info:
         datasets.load("mnist", split="test", progress=False)
     message = str(info.value)
@@ -258,7 +264,7 @@ def test_tampered_cache_file_is_replaced(mirror, cache, small_set):
         datasets.load("mnist", split="test", download=False)
     _, y = datasets.load("mnist", split="test", progress=False)
     np.testing.assert_array_equal(y, arrays["test"][1])
-    assert sha256(path.read_bytes()) == datasets.SHA256["mnist"][path.name]
+    assert sha256(path.read_bytes()) == datasets.DIGESTS["mnist", path.name].gz
 
 
 def test_cut_connection_leaves_nothing_trusted(mirror, cache, small_set):
@@ -418,9 +424,9 @@ def test_loader_checks_that_images_and_labels_match(mirror, small_set, tmp_path,
     folder = write_folder(tmp_path / "local", small_set, recompress=False)
     raw = idx_bytes(np.zeros(5, np.uint8))  # 5 labels for 12 images
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(raw, mtime=0))
-    monkeypatch.setitem(
-        datasets.SHA256["mnist"], "t10k-labels-idx1-ubyte.gz", sha256(gzip.compress(raw, mtime=0))
-    )
+    key = ("mnist", "t10k-labels-idx1-ubyte.gz")
+    digest = sha256(gzip.compress(raw, mtime=0))
+    monkeypatch.setitem(datasets.DIGESTS, key, datasets.DIGESTS[key]._replace(gz=digest))
     with pytest.raises(DatasetError, match="12 images but labels of shape"):
         datasets.load("mnist", split="test", data_dir=folder)
 
@@ -481,8 +487,193 @@ def test_load_shapes_splits_are_fixed():
     assert set(np.unique(y)) == {0, 1, 2}
 
 
-def test_shapes_are_fast():
-    start = time.perf_counter()
-    x, _, _ = datasets.shapes(10_000, seed=0)
+def test_shapes_render_in_blocks_like_one_at_a_time():
+    # 10,000 images are drawn in blocks of 2,048 (bounded memory); the blocks change nothing
+    x, y, f = datasets.shapes(10_000, seed=0)
     assert x.shape == (10_000, 784)
-    assert time.perf_counter() - start < 5.0  # typically ~0.4 s
+    again = synthetic._render(
+        [SHAPE_NAMES[k] for k in y[2040:2060]],
+        f["x"][2040:2060],
+        f["y"][2040:2060],
+        f["scale"][2040:2060],
+        f["rotation"][2040:2060],
+        28,
+    )
+    np.testing.assert_array_equal(x[2040:2060], again)
+
+
+def test_a_missing_idx_file_is_a_dataset_error(tmp_path):
+    path = tmp_path / "nope-idx3-ubyte"
+    with pytest.raises(datasets.DatasetError) as info:
+        datasets.read_idx(path)
+    assert str(info.value) == f"{path}: cannot be read (No such file or directory)."
+
+
+def test_an_idx_file_with_no_images_is_refused(tmp_path):
+    empty = bytes([0, 0, 8, 3]) + np.array([0, 28, 28], ">u4").tobytes()
+    labels = bytes([0, 0, 8, 1]) + np.array([0], ">u4").tobytes()
+    with pytest.raises(datasets.DatasetError) as info:
+        datasets._to_xy(datasets.read_idx(empty), datasets.read_idx(labels), "mnist test")
+    assert str(info.value) == "mnist test: the file holds no images."
+
+
+def test_an_idx_header_with_impossible_dimensions():
+    data = bytes([0, 0, 8, 3]) + np.array([0, 2**32 - 1, 2**32 - 1], ">u4").tobytes()
+    with pytest.raises(datasets.DatasetError) as info:
+        datasets.read_idx(data, name="labels.idx")
+    assert str(info.value) == (
+        "labels.idx: dimensions 0 × 4294967295 × 4294967295 are too large for any array."
+    )
+
+
+def test_bad_shapes_arguments():
+    with pytest.raises(mv.validate.SettingError) as info:
+        datasets.shapes(-5)
+    assert str(info.value) == "shapes: n must be a whole number ≥ 1, got -5."
+
+
+def _idx_header(*dims):
+    return bytes([0, 0, 8, len(dims)]) + np.array(dims, ">u4").tobytes()
+
+
+def _gzip_bomb(header, n_mib):
+    """A gzip file: ``header`` then ``n_mib`` MiB of zeros (a few dozen KiB on disk)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    chunk = bytes(MiB)
+    body = [packer.compress(header), *(packer.compress(chunk) for _ in range(n_mib))]
+    return b"".join([*body, packer.flush()])
+
+
+class _EndlessServer:
+    """An HTTP server on 127.0.0.1 that answers every request with up to 256 MiB of zeros and
+    no Content-Length, counting what it managed to send before the client hung up."""
+
+    TOTAL = 256 * MiB
+
+    def __init__(self):
+        self.sent = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                chunk = bytes(64 * 1024)
+                try:
+                    while server.sent < server.TOTAL:
+                        self.wfile.write(chunk)
+                        server.sent += len(chunk)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_or_a_folder_is_not_read(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    assert refused(lambda: datasets.read_idx(fifo), DatasetError, "regular") == (
+        f"{fifo}: not a regular file, so not an IDX file."
+    )
+    refused(lambda: datasets.read_idx(tmp_path), DatasetError, "not a regular file")
+    assert refused(lambda: mv.load(fifo), CheckpointError, "regular") == (
+        f"{fifo} is not a regular file, so not a checkpoint."
+    )
+
+
+def test_an_idx_header_with_255_dimensions_is_refused():
+    data = _idx_header(*([1] * 255)) + b"\0"
+    assert refused(lambda: datasets.read_idx(data, name="x.idx"), DatasetError, "255") == (
+        "x.idx: the IDX header declares 255 dimensions; MNIST files have 1 or 3, and at most 4 "
+        "are read."
+    )
+
+
+def test_a_gzip_bomb_is_read_only_as_far_as_its_header_allows(tmp_path):
+    bomb = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    bomb.write_bytes(_gzip_bomb(_idx_header(10), 64))
+    assert bomb.stat().st_size < MiB
+    peak = peak_bytes(lambda: refused(lambda: datasets.read_idx(bomb), DatasetError, "too long"))
+    assert peak < 4 * MiB  # not the 64 MiB it inflates to
+    assert refused(lambda: datasets.read_idx(bomb), DatasetError, "too long") == (
+        f"{bomb}: too long, dimensions 10 need 10 data bytes but more follow the header."
+    )
+    huge = _gzip_bomb(_idx_header(60_000, 28, 28), 1)
+    assert refused(
+        lambda: datasets.read_idx(huge, max_bytes=10_000), DatasetError, "more than"
+    ) == (
+        "<bytes>: dimensions 60000 × 28 × 28 declare 47,040,000 data bytes, more than the "
+        "10,000 this file may hold; it was not read."
+    )
+
+
+def test_a_gzip_bomb_in_a_data_folder_is_not_inflated_past_its_dataset(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    bomb = folder / "t10k-labels-idx1-ubyte.gz"
+    bomb.write_bytes(_gzip_bomb(_idx_header(10_000), 32))
+    peak = peak_bytes(
+        lambda: refused(
+            lambda: datasets._read_local("mnist", folder, bomb.name), DatasetError, "inflates"
+        )
+    )
+    assert peak < 4 * MiB
+    assert refused(
+        lambda: datasets._read_local("mnist", folder, bomb.name), DatasetError, "inflates"
+    ) == (
+        f"{bomb}: the gzip data inflates to more than 10,008 bytes, more than the mnist file "
+        "t10k-labels-idx1-ubyte.gz has; it was not read further."
+    )
+    bomb.unlink()
+    big = folder / "t10k-labels-idx1-ubyte"  # not gzipped, and far larger than the real file
+    big.write_bytes(bytes(MiB))
+    assert refused(
+        lambda: datasets._read_local("mnist", folder, bomb.name), DatasetError, "more than"
+    ) == (
+        f"{big}: 1,048,576 bytes, more than the mnist file t10k-labels-idx1-ubyte.gz can be "
+        "(10,008 bytes of data); it was not read."
+    )
+
+
+def test_a_download_is_cut_at_the_most_its_file_can_be(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIVAE_DATA", str(tmp_path / "cache"))
+    monkeypatch.delenv("MINIVAE_MIRROR", raising=False)
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    server = _EndlessServer()
+    try:
+        monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url + "/mnist/"])
+        fname = "t10k-labels-idx1-ubyte.gz"
+        message = refused(
+            lambda: datasets._fetch("mnist", fname, download=True, progress=False),
+            DatasetError,
+            "the server sent more than",
+        )
+        assert message.startswith(f"could not download {fname} of mnist ({server.url}/mnist/")
+        assert (
+            ": the server sent more than 75,644 bytes, more than this file can be; the download "
+            "was stopped); no unverified data was used" in message
+        )
+        assert server.sent < server.TOTAL  # not read to the end
+        assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+    finally:
+        server.close()
+
+
+def test_the_limits_are_the_documented_ones():
+    assert checkpoint.MAX_MEMBERS == 4096 and checkpoint.MAX_META_BYTES == 64 * MiB
+    assert checkpoint.MAX_META_DEPTH == 8 and checkpoint.MAX_STEPS == 2**53
+    assert datasets.MAX_IDX_DIMS == 4 and datasets.MAX_IDX_BYTES == 2**30
+    assert datasets._gz_limit(10_008) == 75_644

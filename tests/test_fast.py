@@ -168,6 +168,7 @@ _SHOW = (
 )
 
 
+@pytest.mark.slow
 def test_importing_minivae_changes_nothing_outside_it_whatever_the_order():
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     outputs = []

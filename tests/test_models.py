@@ -119,10 +119,10 @@ def test_hidden_can_be_empty():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(latent_dim=0), "latent_dim must be a positive integer"),
-        (dict(hidden=[10, -3]), "hidden size must be a positive integer"),
+        (dict(latent_dim=0), "latent_dim must be a whole number ≥ 1"),
+        (dict(hidden=[10, -3]), "hidden size must be a whole number ≥ 1"),
         (dict(likelihood="poisson"), "likelihood must be 'bernoulli' or 'gaussian'"),
-        (dict(beta=-1.0), "beta must be zero or positive"),
+        (dict(beta=-1.0), "beta must be a finite number ≥ 0"),
         (dict(lam=0.0), "lam"),
         (dict(activation="gelu"), "Unknown activation"),
     ],
@@ -191,3 +191,37 @@ def test_backward_skips_the_data_gradient_unless_asked_and_then_it_is_right(cls)
     else:
         logits = model.decoder(model.encode(x))
     assert mv.gradcheck.rel_error(dx, numeric + logits / len(x)) < 1e-7
+
+
+@pytest.mark.parametrize("raw", [-1e3, -45.0, 35.0, 1e3])
+def test_log_variance_is_clamped_and_stays_finite(raw):
+    # At the top of the range the KL is about ½·e²⁰ ≈ 2.4e8 nats, so large that rounding swamps
+    # a finite difference of the whole loss; β = 0 leaves it out of the check there.
+    beta = 1.0 if raw < 0 else 0.0
+    model = mv.VAE(
+        input_dim=8, hidden=[6], latent_dim=3, dtype="float64", activation="tanh", beta=beta
+    )
+    model.logvar_head.b.data[...] = raw
+    model.logvar_head.W.data[...] *= 1e-3
+    x = np.random.default_rng(0).uniform(size=(5, 8))
+    eps = np.random.default_rng(1).standard_normal((5, 3))
+    _, logvar = model.encode(x)
+    lo, hi = mv.models.LOGVAR_RANGE
+    assert np.all(logvar == (lo if raw < 0 else hi))
+    terms = model.loss(x, eps=eps)
+    assert np.isfinite([terms.total, terms.recon, terms.kl]).all()
+    model.backward()
+    assert all(np.isfinite(p.grad).all() for p in model.parameters())
+    # outside the range the clamp is flat: no gradient reaches the log-variance head ...
+    assert not model.logvar_head.W.grad.any() and not model.logvar_head.b.grad.any()
+    # ... and the backward pass still matches finite differences everywhere
+    errors = mv.gradcheck.model_errors(model, x, eps=eps)
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_the_clamp_is_the_identity_inside_its_range():
+    clamp = mv.nn.Clamp(-30.0, 20.0)
+    x = np.linspace(-29.0, 19.0, 12).reshape(3, 4)
+    np.testing.assert_array_equal(clamp(x), x)
+    assert mv.gradcheck.check_module(clamp, x) < 1e-9
+    np.testing.assert_array_equal(clamp(np.array([[-50.0, 50.0]])), [[-30.0, 20.0]])

@@ -122,7 +122,7 @@ def test_two_teaching_optimizers_on_one_model_both_work():
 
 @pytest.mark.parametrize("kwargs", [dict(lr=0.0), dict(lr=-1.0), dict(lr=float("nan"))])
 def test_bad_learning_rates_are_refused(kwargs):
-    with pytest.raises(ValueError, match="learning rate must be a positive number"):
+    with pytest.raises(ValueError, match="learning rate lr must be a positive finite number"):
         mv.Adam([Parameter(np.zeros(2))], **kwargs)
 
 
