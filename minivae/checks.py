@@ -155,31 +155,74 @@ def check_shape(name: str, array, shape) -> None:
     _ok(name)
 
 
+def _likely_mistake(got: np.ndarray, expected: np.ndarray) -> str:
+    """A hint naming the mistake that turns ``expected`` into ``got``, when one is recognizable
+    (a missing or extra ½, a flipped sign, all zeros); "" otherwise. It never states the answer."""
+    if not np.all(np.isfinite(expected)) or not np.any(expected != 0):
+        return ""
+    for factor, hint in [
+        (2.0, "twice the right value: is a factor ½ missing, or a term counted twice?"),
+        (0.5, "half the right value: is there a factor ½ too many?"),
+        (-1.0, "the right size but the wrong sign: check the sign of each term"),
+    ]:
+        if np.allclose(got, factor * expected, rtol=1e-6, atol=1e-12):
+            return hint
+    if not np.any(got != 0):
+        return "all zeros: did the code return before computing anything?"
+    return ""
+
+
+def _number(value: float, other: float) -> str:
+    """``value`` with enough significant digits to look different from ``other``."""
+    for digits in (6, 9, 12, 17):
+        text = f"{value:.{digits}g}"
+        if text != f"{other:.{digits}g}":
+            return text
+    return text
+
+
 def check_close(name: str, got, expected, rtol: float = 1e-5, atol: float = 1e-8) -> None:
     """Pass when ``got`` has the shape of ``expected`` and |got − expected| ≤ atol + rtol·|exp|.
 
-    Works for numbers and arrays (NumPy or CuPy). The failure message gives the largest
-    difference, where it is, and the two values there.
+    Works for numbers and arrays (NumPy or CuPy); NaN or inf anywhere fails. The failure message
+    says how far off the answer is and where (with enough digits that the numbers it prints never
+    look equal), and names the likely mistake when it is a recognizable one (a missing ½, a
+    sign, a transpose); it does not print the expected value to copy.
     """
     g = _host(name, got, "your answer").astype(np.float64)
     e = _host(name, expected, "the expected value").astype(np.float64)
     if g.shape != e.shape:
-        raise ExerciseFailed(f"{name}: expected shape {e.shape}, got {g.shape}.")
+        hint = ""
+        if g.ndim == 2 and g.shape == e.shape[::-1]:
+            hint = " It is the expected shape reversed: a transpose (x.T, or W.T) is wrong."
+        raise ExerciseFailed(f"{name}: expected shape {e.shape}, got {g.shape}.{hint}")
     if not np.all(np.isfinite(g)):
-        raise ExerciseFailed(f"{name}: your answer contains NaN or inf.")
+        where = "" if g.ndim == 0 else f" ({int(np.sum(~np.isfinite(g)))} of {g.size} entries)"
+        raise ExerciseFailed(f"{name}: your answer contains NaN or inf{where}.")
     diff = np.abs(g - e)
-    bad = diff > atol + rtol * np.abs(e)
-    if np.any(bad):
-        if g.ndim == 0:
-            raise ExerciseFailed(f"{name}: expected {float(e):.6g}, got {float(g):.6g}.")
-        idx = tuple(
-            int(i) for i in np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), g.shape)
-        )
+    bad = ~(diff <= atol + rtol * np.abs(e))  # NaN in the expected value fails too
+    if not np.any(bad):
+        _ok(name)
+        return
+    hint = _likely_mistake(g, e)
+    hint = f" Likely mistake: {hint}." if hint else ""
+    tolerance = f"allowed: {atol:.0e} + {rtol:.0e}·|expected|"
+    if g.ndim == 0:
         raise ExerciseFailed(
-            f"{name}: {int(bad.sum())} of {g.size} entries differ; at index {idx} expected "
-            f"{e[idx]:.6g}, got {g[idx]:.6g} (largest difference {diff.max():.3g})."
+            f"{name}: your answer {_number(float(g), float(e))} is off by "
+            f"{float(g - e):+.3g} ({tolerance}).{hint}"
         )
-    _ok(name)
+    idx = tuple(
+        int(i)
+        for i in np.unravel_index(
+            int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))), g.shape
+        )
+    )
+    raise ExerciseFailed(
+        f"{name}: {int(bad.sum())} of {g.size} entries are off; the largest difference is "
+        f"{float(g[idx] - e[idx]):+.3g}, at index {idx}, where you have "
+        f"{_number(float(g[idx]), float(e[idx]))} ({tolerance}).{hint}"
+    )
 
 
 def _grad_failure(name: str, what: str, err: float, tol: float) -> ExerciseFailed:
@@ -212,7 +255,9 @@ def check_gradient(name: str, f, x, grad, tol: float = 1e-6) -> None:
     num = gradcheck.numerical_gradient(lambda: f(x64), x64)
     err = gradcheck.rel_error(xp.asarray(grad, dtype=xp.float64), num)
     if not err <= tol:  # also catches NaN
-        raise _grad_failure(name, "F with respect to its input", err, tol)
+        exc = _grad_failure(name, "F with respect to its input", err, tol)
+        hint = _likely_mistake(g.astype(np.float64), np.asarray(backend.asnumpy(num)))
+        raise ExerciseFailed(f"{exc} Likely mistake: {hint}." if hint else str(exc))
     _ok(name, f"relative error {err:.1e}")
 
 

@@ -303,8 +303,8 @@ def test_checks_pass_quietly_and_fail_with_what_is_wrong(capsys):
         (lambda: checks.check_gradient("g", lambda v: np.sum(v**2), x, 3 * x), "relative error 2"),
         (lambda: checks.check_gradient("g", lambda v: np.sum(v**2), x, x[:2]), "shape"),
         (lambda: checks.check_close("c", np.ones(3), np.array([1.0, 1.0, 2.0])), "index (2,)"),
+        (lambda: checks.check_close("c", 1.5, 2.0), "your answer 1.5 is off by -0.5"),
         (lambda: checks.check_close("c", None, 1.0), "return"),
-        (lambda: checks.check_close("c", 1.5, 2.0), "expected 2, got 1.5"),
         (lambda: checks.check_shape("s", x, (4, 3)), "expected shape (4, 3)"),
         (lambda: checks.check_true("t", False, "the loss went up"), "the loss went up"),
     ]
@@ -361,3 +361,142 @@ def test_lesson_1_exercise_3_check_refuses_a_linear_backward_that_does_not_add_i
     monkeypatch.setattr(mv.nn.Linear, "backward", wrong)
     with pytest.raises(checks.ExerciseFailed, match=re.escape(words)):
         exec(cell.source, {"mv": mv, "np": np, "checks": checks})
+
+
+# -- check cells against the wrong answers students write ---------------------------------------
+def _check_cell(lesson: str, gid: str) -> str:
+    nb = nbformat.read(LESSONS_DIR / lesson, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    return cell.source
+
+
+def _run_check(lesson, gid, **names):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import checks
+
+    exec(_check_cell(lesson, gid), {"mv": mv, "np": np, "checks": checks, **names})
+
+
+def _angles_without_qr(A, B):
+    import numpy as np
+
+    cosines = np.linalg.svd(np.asarray(A).T @ np.asarray(B), compute_uv=False)
+    return np.sort(np.arccos(np.clip(cosines, 0.0, 1.0)))
+
+
+def _angles_with_qr(A, B):
+    import numpy as np
+
+    qa, qb = np.linalg.qr(A)[0], np.linalg.qr(B)[0]
+    return np.sort(np.arccos(np.clip(np.linalg.svd(qa.T @ qb, compute_uv=False), 0.0, 1.0)))
+
+
+def test_lesson_3_exercise_3_refuses_principal_angles_without_orthonormalizing():
+    from minivae import checks
+
+    with pytest.raises(checks.ExerciseFailed, match="skewed, scaled bases"):
+        _run_check("03_bottleneck.ipynb", "ex3_check", principal_angles=_angles_without_qr)
+    # the right answer gets past the checks to the cell's own use of W_d (defined earlier)
+    with pytest.raises(NameError, match="W_d"):
+        _run_check("03_bottleneck.ipynb", "ex3_check", principal_angles=_angles_with_qr)
+
+
+def test_lesson_5_exercise_2_refuses_the_exact_formula_for_a_monte_carlo_estimate():
+    import numpy as np
+
+    from minivae import checks
+
+    def exact(mu, logvar, eps):
+        return 2 * mu, float(np.exp(logvar))
+
+    def monte_carlo(mu, logvar, eps):
+        sigma = np.exp(0.5 * logvar)
+        z = mu + sigma * eps
+        return np.mean(2 * z), np.mean(2 * z * eps * 0.5 * sigma)
+
+    with pytest.raises(checks.ExerciseFailed, match="with every ε = 0"):
+        _run_check("05_reparameterization.ipynb", "ex2_check", mc_gradients=exact)
+    _run_check("05_reparameterization.ipynb", "ex2_check", mc_gradients=monte_carlo)
+
+
+def test_lesson_9_exercise_2_refuses_the_raw_npz_file(tmp_path):
+    import tempfile
+
+    import numpy as np
+
+    from minivae import checks
+
+    rng = np.random.default_rng(0)
+    mu, logvar, labels = rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), np.arange(5)
+
+    def save(path, mu, logvar, labels):
+        np.savez_compressed(path, mu=mu, logvar=logvar, labels=labels)
+
+    def raw(path):
+        return np.load(path, allow_pickle=False)
+
+    def copied(path):
+        with np.load(path, allow_pickle=False) as saved:
+            return {k: saved[k] for k in saved.files}
+
+    names = {
+        "encode_dataset": lambda model, x: (mu, logvar),
+        "model": None,
+        "x_test": None,
+        "y_test": labels,
+        "tempfile": tempfile,
+        "Path": Path,
+        "save_latents": save,
+    }
+    with pytest.raises(checks.ExerciseFailed, match="NpzFile"):
+        _run_check("09_gpu_and_beyond.ipynb", "ex2_check", load_latents=raw, **names)
+    _run_check("09_gpu_and_beyond.ipynb", "ex2_check", load_latents=copied, **names)
+
+
+def test_check_close_fails_on_nan_and_never_prints_two_equal_looking_numbers():
+    import numpy as np
+
+    from minivae import checks
+
+    with pytest.raises(checks.ExerciseFailed, match="NaN"):
+        checks.check_close("nan", np.array([1.0, np.nan]), np.ones(2))
+    with pytest.raises(checks.ExerciseFailed):  # NaN in the expected value does not pass
+        checks.check_close("nan expected", 1.0, np.nan)
+    with pytest.raises(checks.ExerciseFailed) as info:
+        checks.check_close("close call", -0.1534262, -0.15342649, rtol=1e-9, atol=0)
+    message = str(info.value)
+    assert "-0.1534262 " in message and "off by +2.9e-07" in message  # 7 digits, and by how much
+    assert "-0.15342649" not in message  # not the value to copy
+
+
+@pytest.mark.parametrize(
+    "got, words",
+    [
+        (lambda e: 2 * e, "factor ½ missing"),
+        (lambda e: e / 2, "factor ½ too many"),
+        (lambda e: -e, "wrong sign"),
+        (lambda e: e.T, "transpose"),
+        (lambda e: 0 * e, "all zeros"),
+    ],
+    ids=["no ½", "extra ½", "sign", "transpose", "zeros"],
+)
+def test_check_close_names_the_likely_mistake(got, words):
+    import numpy as np
+
+    from minivae import checks
+
+    expected = np.random.default_rng(0).normal(size=(3, 2))
+    with pytest.raises(checks.ExerciseFailed, match=words):
+        checks.check_close("c", got(expected), expected)
+
+
+def test_check_gradient_names_a_missing_half():
+    import numpy as np
+
+    from minivae import checks
+
+    x = np.random.default_rng(1).normal(size=(4,))
+    with pytest.raises(checks.ExerciseFailed, match="factor ½ missing"):
+        checks.check_gradient("half", lambda v: 0.5 * np.sum(v**2), x, 2 * x)
