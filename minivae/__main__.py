@@ -21,6 +21,11 @@ import time
 
 from . import cli_diffuse
 
+try:
+    from .course import cli as course_cli
+except ImportError:  # a student edition has no course/ package: no assign, no grade
+    course_cli = None
+
 __all__ = ["main"]
 
 DESCRIPTION = "minivae: train and sample variational autoencoders written by hand in NumPy/CuPy."
@@ -249,50 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--seed", type=_nonnegative_int, default=0, help="(default: 0)")
     figures.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
-    assign = sub.add_parser(
-        "assign",
-        help="write the student edition of the lessons and library",
-        description="Write OUT/lessons/*.ipynb and OUT/minivae/ with every solution (between "
-        "### BEGIN SOLUTION and ### END SOLUTION) replaced by a stub that raises "
-        "NotImplementedError, hidden tests removed and outputs cleared, and OUT/README.md.",
-    )
-    assign.add_argument("out", metavar="OUT", help="folder to write (must be empty or new)")
-    assign.add_argument(
-        "--lessons", default=None, metavar="DIR", help="instructor's lessons (default: lessons/)"
-    )
-    assign.add_argument(
-        "--keep-library",
-        action="store_true",
-        help="copy the library unchanged: only the notebooks have exercises",
-    )
-    assign.add_argument(
-        "--with-solutions",
-        action="store_true",
-        help="write the answer key instead (same layout, answers kept): grading it gives full "
-        "marks",
-    )
-    assign.add_argument("--force", action="store_true", help="overwrite a non-empty OUT")
-
-    grade = sub.add_parser(
-        "grade",
-        help="grade a student edition and print a score per exercise",
-        description="Run the library checks on FOLDER/minivae and execute FOLDER/lessons/*.ipynb "
-        "(smoke mode) with the instructor's check cells restored; print one line per exercise "
-        "and a total.",
-    )
-    grade.add_argument("folder", metavar="FOLDER", help="a folder written by assign")
-    grade.add_argument(
-        "--lessons", default=None, metavar="DIR", help="instructor's lessons (default: lessons/)"
-    )
-    grade.add_argument(
-        "--only",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="grade only these: 'library', a library check (e.g. linear_backward) or a lesson "
-        "(e.g. 05 or 05_reparameterization)",
-    )
-    grade.add_argument("--json", default=None, metavar="FILE", help="also write the scores here")
+    if course_cli is not None:
+        course_cli.add_commands(sub)  # assign, grade (minivae/course/cli.py)
     cli_diffuse.add_parser(sub, _positive_int)  # python -m minivae diffuse (minivae/cli_diffuse.py)
     return parser
 
@@ -643,39 +606,6 @@ def cmd_figures(args):
     return 0
 
 
-# -- assign / grade ----------------------------------------------------------------------------
-def cmd_assign(args):
-    from .assignments import assign
-
-    summary = assign(
-        args.out,
-        lessons=args.lessons,
-        keep_library=args.keep_library,
-        with_solutions=args.with_solutions,
-        force=args.force,
-    )
-    kind = "answer key" if args.with_solutions else "student edition"
-    print(
-        f"wrote the {kind} to {args.out}: {len(summary['notebooks'])} lessons, "
-        f"{len(summary['stubbed'])} library exercises"
-    )
-    for item in summary["stubbed"]:
-        print(f"  {item}")
-    return 0
-
-
-def cmd_grade(args):
-    from dataclasses import asdict
-
-    from .assignments import grade
-
-    scores = grade(args.folder, lessons=args.lessons, only=args.only)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([asdict(s) for s in scores], f, indent=1)
-    return 0
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -687,8 +617,8 @@ def main(argv=None) -> int:
         "train": cmd_train,
         "sample": cmd_sample,
         "figures": cmd_figures,
-        "assign": cmd_assign,
-        "grade": cmd_grade,
+        "assign": lambda args: args.handler(args),
+        "grade": lambda args: args.handler(args),
         "diffuse": cli_diffuse.cmd_diffuse,
     }
     try:

@@ -4,7 +4,7 @@ A check cell in a lesson calls these functions. When the answer is right they pr
 starting with ✓ (gradient checks add the relative error they measured); when it is wrong they
 raise :class:`ExerciseFailed`, an ``AssertionError`` whose message says what was expected, so the
 student knows where to look. ``python -m minivae grade`` counts a check cell as passed when it
-runs without raising.
+runs to its end: every check in it reached its verdict.
 
 Gradient checks follow :mod:`minivae.gradcheck`: centred finite differences in float64, compared
 with ``rel_error(a, b) = max|a − b| / (max|a| + max|b|)``. A right backward pass gives about 1e-9;
@@ -24,15 +24,25 @@ lesson's first cell, says which library functions the lesson needs that are not 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
 from . import backend, gradcheck
-from .assignments import LIBRARY_EXERCISES
+
+#: The library functions a course can ask students to write: name → (file, lesson, exercise).
+#: The lesson's exercise of that number explains the function and checks it.
+LIBRARY_EXERCISES = {
+    "Linear.backward": ("minivae/nn.py", 1, 3),
+    "Adam.update": ("minivae/optim.py", 1, 3),
+    "GaussianSampler.backward": ("minivae/sampling.py", 5, 3),
+    "kl_standard_normal": ("minivae/losses.py", 6, 4),
+}
 
 LIBRARY_NAMES = ", ".join(LIBRARY_EXERCISES)
 
 __all__ = [
+    "LIBRARY_EXERCISES",
     "ExerciseFailed",
     "check_close",
     "check_gradient",
@@ -40,6 +50,7 @@ __all__ = [
     "check_shape",
     "check_true",
     "library_written",
+    "own_copy",
     "pick",
     "show_progress",
     "smoke_mode",
@@ -104,15 +115,37 @@ def _probe(name: str) -> None:
         raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
 
 
+def own_copy(folder=None) -> bool:
+    """True unless a ``minivae/`` folder sits in ``folder`` (default: the working directory, where
+    a notebook's kernel runs) or the one above it and this kernel imports another minivae; then
+    prints one sentence saying so. In a student edition that means the code the student writes
+    is not the code that runs (an installed minivae answers in its place)."""
+    here = Path(folder or os.getcwd()).resolve()
+    mine = Path(__file__).resolve().parent
+    for place in (here, here.parent):
+        copy = place / "minivae"
+        if (copy / "__init__.py").is_file():
+            if copy.resolve() == mine:
+                return True
+            print(
+                f"This kernel imports minivae from {mine}, not the copy in {copy}: what you write "
+                f"there will not run. Start JupyterLab in {place} with "
+                '`PYTHONPATH="$PWD" jupyter lab` (README.md) and do not pip-install minivae.'
+            )
+            return False
+    return True
+
+
 def library_written(*names: str) -> bool:
     """True when the library functions ``names`` (default: all four a course can ask students
     to write) are written; otherwise prints one sentence per missing one and returns False.
 
     A lesson's first cell calls it with the functions the lesson trains with, so that a student
     edition says at the top which exercise to do first, rather than stopping halfway through
-    inside the library.
+    inside the library. It first checks (:func:`own_copy`) that the kernel imports the edition's
+    own minivae, not an installed one.
     """
-    written = True
+    written = own_copy()
     for name in names or tuple(LIBRARY_EXERCISES):
         try:
             _probe(name)

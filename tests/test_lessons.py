@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from minivae.assignments import BEGIN_SOLUTION, AssignmentError, stub_source
+from minivae.course.edition import BEGIN_SOLUTION, AssignmentError, stub_source
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
