@@ -500,3 +500,49 @@ def test_check_gradient_names_a_missing_half():
     x = np.random.default_rng(1).normal(size=(4,))
     with pytest.raises(checks.ExerciseFailed, match="factor ½ missing"):
         checks.check_gradient("half", lambda v: 0.5 * np.sum(v**2), x, 2 * x)
+
+
+def test_lesson_6_exercise_3_refuses_a_wrong_minimum_and_shows_no_grid_search():
+    import numpy as np
+
+    from minivae import checks
+
+    source = _check_cell("06_kl_divergence.ipynb", "ex3_check")
+    visible = stub_source(source)
+    assert "argmin" not in visible and "geomspace" not in visible, "the answer in plain sight"
+    right = {"var_star": 0.5, "value_star": 0.5 * np.log(2) - 0.5, "var_exact": 1.0}
+    wrong = [  # the slope of σ² − ½ log σ² − 1 set to 0 with a sign or a factor lost
+        ({**right, "var_star": 2.0, "value_star": 2 - 0.5 * np.log(2) - 1}, "slope"),
+        ({**right, "var_star": 0.25, "value_star": 0.25 - 0.5 * np.log(0.25) - 1}, "slope"),
+        ({**right, "value_star": -0.5}, "minimum value"),
+    ]
+    for values, words in wrong:
+        with pytest.raises(checks.ExerciseFailed, match=words):
+            _run_check("06_kl_divergence.ipynb", "ex3_check", value_exact=0.0, **values)
+    _run_check("06_kl_divergence.ipynb", "ex3_check", value_exact=0.0, **right)
+
+
+def test_lesson_9_exercise_3_refuses_a_farthest_or_transposed_search_with_no_answer_shown():
+    import numpy as np
+
+    from minivae import checks
+
+    visible = stub_source(_check_cell("09_gpu_and_beyond.ipynb", "ex3_check"))
+    assert "np.linalg.norm" not in visible.split("mu_q")[0], "the brute force in plain sight"
+
+    def right(queries, bank):
+        return np.argmin(((queries[:, None, :] - bank[None]) ** 2).sum(-1), axis=1)
+
+    def farthest(queries, bank):
+        return np.argmax(((queries[:, None, :] - bank[None]) ** 2).sum(-1), axis=1)
+
+    def dot_product(queries, bank):  # "most similar" as the largest dot product
+        return np.argmax(queries @ bank.T, axis=1)
+
+    names = {"encode_dataset": lambda model, x: (np.zeros((3, 2)), None), "model": None}
+    names.update(x_test=None, y_test=np.arange(3), latents={"labels": np.arange(4)})
+    for wrong in (farthest, dot_product):
+        with pytest.raises(checks.ExerciseFailed, match="nearest corner"):
+            _run_check("09_gpu_and_beyond.ipynb", "ex3_check", nearest=wrong, **names)
+    names["latents"]["mu"] = np.zeros((4, 2))
+    _run_check("09_gpu_and_beyond.ipynb", "ex3_check", nearest=right, **names)
