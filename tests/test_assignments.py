@@ -459,18 +459,18 @@ def test_grade_gives_partial_marks_and_the_relative_error_for_a_wrong_gradient(e
 
 def test_grade_refuses_bad_input_with_one_line(tmp_path):
     cases = [
-        (tmp_path / "missing",),
-        (tmp_path,),  # exists, but holds neither lessons/ nor minivae/
-        (ROOT, "--only", "no_such_exercise"),
-        (ROOT, "--timeout", "0"),
-        ("--class", tmp_path / "missing"),
-        (),  # no folder at all
+        ((tmp_path / "missing",), "is not a folder"),
+        ((tmp_path,), "is not a student edition"),  # holds neither lessons/ nor minivae/
+        ((ROOT, "--only", "no_such_exercise"), "unknown name(s) for --only"),
+        ((ROOT, "--timeout", "0"), "--timeout must be a positive number of seconds, got 0.0"),
+        (("--class", tmp_path / "missing"), "not a folder"),
+        ((), "name a student's FOLDER to grade, or a class with --class DIR"),
     ]
-    for args in cases:
+    for args, words in cases:
         proc = run("grade", *args)
         assert proc.returncode != 0, args
         assert len(proc.stderr.strip().split("\n")) == 1, proc.stderr
-        assert "error" in proc.stderr
+        assert "error" in proc.stderr and words in proc.stderr, proc.stderr
 
 
 REBINDING_AND_OFF_BY_ONE = '''
