@@ -546,3 +546,42 @@ def test_lesson_9_exercise_3_refuses_a_farthest_or_transposed_search_with_no_ans
             _run_check("09_gpu_and_beyond.ipynb", "ex3_check", nearest=wrong, **names)
     names["latents"]["mu"] = np.zeros((4, 2))
     _run_check("09_gpu_and_beyond.ipynb", "ex3_check", nearest=right, **names)
+
+
+def _adam_updates():
+    """Adam.update as students write it wrong: the step count off by one, no bias correction."""
+
+    def rule(shift, corrected=True):
+        def update(self, theta, g, m, v):
+            import numpy as np
+
+            t = self.t + shift
+            m *= self.beta1
+            m += (1.0 - self.beta1) * g
+            v *= self.beta2
+            v += (1.0 - self.beta2) * g * g
+            c1, c2 = (1 - self.beta1**t, 1 - self.beta2**t) if corrected else (1.0, 1.0)
+            with np.errstate(all="ignore"):
+                theta -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+        return update
+
+    return [
+        (rule(-1), "taken at t = 0"),
+        (rule(+1), "is t off by one"),
+        (rule(0, corrected=False), "Is the correction missing"),
+    ]
+
+
+@pytest.mark.parametrize("wrong, words", _adam_updates(), ids=["t-1", "t+1", "uncorrected"])
+def test_lesson_1_exercise_3_check_names_adams_usual_mistakes(monkeypatch, wrong, words):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import checks
+
+    nb = nbformat.read(LESSONS_DIR / "01_layers_by_hand.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "minivae's Adam, first step" in c.source)
+    monkeypatch.setattr(mv.Adam, "update", wrong)
+    with pytest.raises(checks.ExerciseFailed, match=re.escape(words)):
+        exec(cell.source, {"mv": mv, "np": np, "checks": checks})
