@@ -70,7 +70,9 @@ def test_nbgrader_grades_the_key_in_full_and_the_stubs_with_zero(tmp_path):
     release = course / "release" / "vae"
     for name in EXERCISE_FILES:  # the library goes out as stubs
         assert "# YOUR CODE HERE" in (release / "minivae" / name).read_text()
-    assert "raise NotImplementedError" in (release / f"{LESSON}.ipynb").read_text()
+    released = (release / f"{LESSON}.ipynb").read_text()
+    assert "raise NotImplementedError" in released
+    assert "](minivae/sampling.py)" in released and "](../minivae/" not in released
 
     key = course / "submitted" / "key" / "vae"  # the instructor's notebooks and library
     shutil.copytree(source, key)

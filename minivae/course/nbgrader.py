@@ -144,7 +144,11 @@ def write_course(out, assignment: str, lessons=None, force: bool = False) -> dic
     shutil.move(str(edition / "requirements.txt"), str(source / "requirements.txt"))
     shutil.rmtree(edition)
     for path in paths:  # nbgrader makes the student's notebooks from the instructor's own
-        shutil.copyfile(path, source / path.name)
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:  # the library sits beside the notebooks here, not one folder up
+            if cell.cell_type == "markdown":
+                cell.source = cell.source.replace("](../minivae/", "](minivae/")
+        (source / path.name).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
     nbformat.write(library_notebook(), source / "library_checks.ipynb")
     kept = sorted(file for file, _, _ in LIBRARY_EXERCISES.values())
     config = CONFIG.replace("{assignments!r}", repr({assignment: kept}))
