@@ -175,6 +175,8 @@ def _host(name: str, value, what: str) -> np.ndarray:
 
 def check_true(name: str, condition, message: str) -> None:
     """Pass when ``condition`` is true; otherwise fail with ``message`` (what is wrong)."""
+    if isinstance(condition, (float, np.floating)) and condition != condition:
+        raise ExerciseFailed(f"{name}: {message} (the condition is NaN)")
     if not bool(condition):
         raise ExerciseFailed(f"{name}: {message}")
     _ok(name)

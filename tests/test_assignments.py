@@ -458,6 +458,40 @@ def test_grade_gives_partial_marks_and_the_relative_error_for_a_wrong_gradient(e
     assert 0 < earned < sum(s["possible"] for s in scores.values())
 
 
+HALF_MISSING = """
+
+def _kl_without_half(mu, logvar):
+    \"\"\"A planted mistake: the KL without its ½ (gradients likewise).\"\"\"
+    import numpy as np
+
+    var, B = np.exp(logvar), mu.shape[0]
+    return float(np.sum(var + mu**2 - logvar - 1.0)) / B, 2 * mu / B, (var - 1.0) / B
+
+
+kl_standard_normal = _kl_without_half
+"""
+
+
+def test_grade_names_a_missing_half_in_the_kl_without_printing_its_value(editions, tmp_path):
+    import numpy as np
+
+    import minivae as mv
+    from minivae.course.library_checks import run_check
+
+    _, key = editions
+    folder = tmp_path / "half"
+    shutil.copytree(key, folder)
+    with open(folder / "minivae" / "losses.py", "a") as f:
+        f.write(HALF_MISSING)
+    result = run_check(folder, "kl_standard_normal", timeout=120)
+    assert result["ok"] is False
+    assert "factor ½ is missing" in result["detail"], result
+    rng = np.random.default_rng(1)  # the check's own inputs: their KL is not in the message
+    mu, logvar = rng.normal(size=(6, 4)), rng.normal(scale=0.8, size=(6, 4))
+    value = mv.losses.kl_standard_normal(mu, logvar)[0]
+    assert f"{value:.4g}" not in result["detail"] and f"{value:.6g}" not in result["detail"]
+
+
 def test_grade_refuses_bad_input_with_one_line(tmp_path):
     cases = [
         ((tmp_path / "missing",), "is not a folder"),

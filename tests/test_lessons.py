@@ -464,6 +464,8 @@ def test_check_close_fails_on_nan_and_never_prints_two_equal_looking_numbers():
         checks.check_close("nan", np.array([1.0, np.nan]), np.ones(2))
     with pytest.raises(checks.ExerciseFailed):  # NaN in the expected value does not pass
         checks.check_close("nan expected", 1.0, np.nan)
+    with pytest.raises(checks.ExerciseFailed, match="NaN"):  # bool(nan) is True: not here
+        checks.check_true("nan condition", np.float64("nan"), "no number")
     with pytest.raises(checks.ExerciseFailed) as info:
         checks.check_close("close call", -0.1534262, -0.15342649, rtol=1e-9, atol=0)
     message = str(info.value)

@@ -122,9 +122,15 @@ def _check_kl(mv) -> str:
     value, dmu, dlogvar = result
     expected = exact()
     if not abs(float(value) - expected) <= 1e-9 * max(1.0, abs(expected)):
+        got = float(value)
+        hint = ""
+        if abs(got - 2 * expected) <= 1e-9 * abs(expected):
+            hint = " Likely mistake: twice the KL, the factor ½ is missing."
+        elif abs(got - expected * mu.shape[0]) <= 1e-9 * abs(expected * mu.shape[0]):
+            hint = " Likely mistake: summed over the batch, not averaged."
         raise AssertionError(
-            f"kl_standard_normal: value {float(value):.6g}, expected {expected:.6g} "
-            "(½ Σ (σ² + μ² − log σ² − 1), averaged over the batch)"
+            f"kl_standard_normal: the value is off by {got - expected:+.3g} (the KL of each "
+            f"example summed over latent dimensions, averaged over the batch).{hint}"
         )
     errors = {
         "dmu": _rel(_host(dmu), _numgrad(exact, mu)),
