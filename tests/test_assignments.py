@@ -118,6 +118,7 @@ def test_unbalanced_markers_are_refused(source):
 
 
 # -- the student edition -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_student_notebooks_have_stubs_and_no_answers_hidden_tests_or_outputs(editions):
     student, _ = editions
     sources = sorted((ROOT / "lessons").glob("*.ipynb"))
@@ -148,6 +149,7 @@ def test_student_notebooks_have_stubs_and_no_answers_hidden_tests_or_outputs(edi
         assert f"`{name}` (lesson {lesson}, exercise {exercise})" in readme
 
 
+@pytest.mark.slow
 def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
     student, _ = editions
     nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
@@ -161,6 +163,7 @@ def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
     )
 
 
+@pytest.mark.slow
 def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write(editions):
     student, _ = editions
     nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
@@ -198,6 +201,7 @@ def test_every_library_exercise_is_asked_for_by_its_lesson():
         assert headings and name in headings[0], f"{path.name} exercise {exercise} asks for {name}"
 
 
+@pytest.mark.slow
 def test_student_library_is_importable_and_its_stubs_raise(editions):
     student, _ = editions
     for path in (student / "minivae").glob("*.py"):
@@ -239,6 +243,7 @@ for name, call in [
     assert "| Linear.backward is yours to write: lesson 1, exercise 3." in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_student_edition_stands_alone_without_answers_or_grader(editions):
     student, _ = editions
     assert not (student / "minivae" / "course").exists(), "the grader is not shipped"
@@ -265,6 +270,7 @@ def test_the_student_edition_stands_alone_without_answers_or_grader(editions):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_a_lesson_says_when_its_kernel_imports_another_minivae(editions):
     """The first cell, run where a kernel runs (lessons/), with the instructor's minivae on the
     path in place of the edition's copy: it says so, and names the edition's folder."""
@@ -285,6 +291,7 @@ def test_a_lesson_says_when_its_kernel_imports_another_minivae(editions):
     assert str(student / "minivae") in first and "do not pip-install minivae" in first
 
 
+@pytest.mark.slow
 def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp_path):
     lessons = tmp_path / "lessons"  # one lesson, so grading everything stays quick
     lessons.mkdir()
@@ -302,6 +309,7 @@ def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp
     assert "library" not in proc.stdout and f"{LESSON} ex1" in proc.stdout
 
 
+@pytest.mark.slow
 def test_assign_refuses_a_folder_that_is_not_empty(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     proc = run("assign", tmp_path)
@@ -311,6 +319,7 @@ def test_assign_refuses_a_folder_that_is_not_empty(tmp_path):
 
 
 # -- grading -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_grade_gives_full_marks_to_the_solutions(editions, tmp_path):
     _, key = editions
     scores, out = grade(key, tmp_path, "library", LESSON)
@@ -329,6 +338,7 @@ atexit.register(lambda: print('{"ok": true, "detail": "forged at exit"}'))
 """
 
 
+@pytest.mark.slow
 def test_grade_gives_no_marks_to_the_stubs_even_with_edited_checks_and_files(editions, tmp_path):
     """Edited check cells are put back, a forged verdict line does not count, and what is graded
     is the instructor's choice: assignment.json in the student's folder decides nothing."""
@@ -364,6 +374,7 @@ def test_grade_gives_no_marks_to_the_stubs_even_with_edited_checks_and_files(edi
 SWALLOW = "get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_grade_scores_a_check_by_its_verdict_and_survives_a_timeout(editions, tmp_path):
     """A cell that hides its errors scores nothing, and an endless cell costs only its exercise."""
@@ -406,6 +417,7 @@ def test_grade_scores_a_check_by_its_verdict_and_survives_a_timeout(editions, tm
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_grade_a_class_with_a_table_and_feedback_files(editions, tmp_path):
     student, key = editions
     klass = tmp_path / "class"
@@ -440,6 +452,7 @@ Linear.backward = _planted_backward
 '''
 
 
+@pytest.mark.slow
 def test_grade_gives_partial_marks_and_the_relative_error_for_a_wrong_gradient(editions, tmp_path):
     _, key = editions
     folder = tmp_path / "planted"
@@ -472,6 +485,7 @@ kl_standard_normal = _kl_without_half
 """
 
 
+@pytest.mark.slow
 def test_grade_names_a_missing_half_in_the_kl_without_printing_its_value(editions, tmp_path):
     import numpy as np
 
@@ -492,6 +506,7 @@ def test_grade_names_a_missing_half_in_the_kl_without_printing_its_value(edition
     assert f"{value:.4g}" not in result["detail"] and f"{value:.6g}" not in result["detail"]
 
 
+@pytest.mark.slow
 def test_grade_refuses_bad_input_with_one_line(tmp_path):
     cases = [
         ((tmp_path / "missing",), "is not a folder"),
@@ -532,6 +547,7 @@ def _off_by_one_update(self, theta, g, m, v):
 '''
 
 
+@pytest.mark.slow
 def test_grade_refuses_a_rebound_gradient_and_a_nan_adam(editions, tmp_path):
     _, key = editions
     folder = tmp_path / "planted"

@@ -165,6 +165,7 @@ def test_lesson_figures_have_captions_and_links_open(path):
         assert "PROGRESS = checks.show_progress()" in setup.source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_lesson_runs_in_smoke_mode(path, tmp_path):
     from nbclient.exceptions import CellExecutionError
@@ -220,6 +221,7 @@ def test_lesson_runs_in_smoke_mode(path, tmp_path):
 
 
 # -- the helpers the check cells call ------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failed_check_shows_in_a_notebook_as_one_line_without_a_traceback(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
