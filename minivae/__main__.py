@@ -7,11 +7,15 @@ and an exit status. Anything else is a bug, and keeps its traceback.
 import sys
 
 from . import cli_diffuse, commands, validate
-from .assignments import AssignmentError
 from .backend import BackendError
 from .checkpoint import CheckpointError
 from .cli import FlagError, build_parser
 from .train import NonFiniteLossError
+
+try:
+    from .course.edition import AssignmentError
+except ImportError:  # a student edition has no course/ package: no assign, no grade
+    AssignmentError = None
 
 __all__ = ["main"]
 
@@ -24,9 +28,8 @@ ERRORS = (
     validate.DatasetError,
     BackendError,
     NonFiniteLossError,
-    AssignmentError,  # assign and grade: a folder or lesson that cannot be used
     OSError,  # a file or folder the system would not read or write (named in the message)
-)
+) + ((AssignmentError,) if AssignmentError else ())  # assign, grade: a folder that cannot be used
 
 
 def main(argv=None) -> int:
@@ -35,13 +38,11 @@ def main(argv=None) -> int:
     handlers = {
         "train": commands.cmd_train,
         "sample": commands.cmd_sample,
-        "assign": commands.cmd_assign,
-        "grade": commands.cmd_grade,
         "diffuse": cli_diffuse.cmd_diffuse,
     }
     where = f"{parser.prog} {args.command}"
     try:
-        return handlers[args.command](args)
+        return handlers.get(args.command, getattr(args, "handler", None))(args)
     except FlagError as err:
         print(f"{where}: error: {err} (see {where} --help)", file=sys.stderr)
         return 2

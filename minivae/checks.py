@@ -4,7 +4,7 @@ A check cell in a lesson calls these functions. When the answer is right they pr
 starting with ✓ (gradient checks add the relative error they measured); when it is wrong they
 raise :class:`ExerciseFailed`, an ``AssertionError`` whose message says what was expected, so the
 student knows where to look. ``python -m minivae grade`` counts a check cell as passed when it
-runs without raising.
+runs to its end: every check in it reached its verdict.
 
 Gradient checks follow :mod:`minivae.gradcheck`: centred finite differences in float64, compared
 with ``rel_error(a, b) = max|a − b| / (max|a| + max|b|)``. A right backward pass gives about 1e-9;
@@ -24,15 +24,25 @@ lesson's first cell, says which library functions the lesson needs that are not 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
 from . import backend, gradcheck
-from .assignments import LIBRARY_EXERCISES
+
+#: The library functions a course can ask students to write: name → (file, lesson, exercise).
+#: The lesson's exercise of that number explains the function and checks it.
+LIBRARY_EXERCISES = {
+    "Linear.backward": ("minivae/nn.py", 1, 3),
+    "Adam.update": ("minivae/optim.py", 1, 3),
+    "GaussianSampler.backward": ("minivae/sampling.py", 5, 3),
+    "kl_standard_normal": ("minivae/losses.py", 6, 4),
+}
 
 LIBRARY_NAMES = ", ".join(LIBRARY_EXERCISES)
 
 __all__ = [
+    "LIBRARY_EXERCISES",
     "ExerciseFailed",
     "check_close",
     "check_gradient",
@@ -40,6 +50,7 @@ __all__ = [
     "check_shape",
     "check_true",
     "library_written",
+    "own_copy",
     "pick",
     "show_progress",
     "smoke_mode",
@@ -104,15 +115,37 @@ def _probe(name: str) -> None:
         raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
 
 
+def own_copy(folder=None) -> bool:
+    """True unless a ``minivae/`` folder sits in ``folder`` (default: the working directory, where
+    a notebook's kernel runs) or the one above it and this kernel imports another minivae; then
+    prints one sentence saying so. In a student edition that means the code the student writes
+    is not the code that runs (an installed minivae answers in its place)."""
+    here = Path(folder or os.getcwd()).resolve()
+    mine = Path(__file__).resolve().parent
+    for place in (here, here.parent):
+        copy = place / "minivae"
+        if (copy / "__init__.py").is_file():
+            if copy.resolve() == mine:
+                return True
+            print(
+                f"This kernel imports minivae from {mine}, not the copy in {copy}: what you write "
+                f"there will not run. Start JupyterLab in {place} with "
+                '`PYTHONPATH="$PWD" jupyter lab` (README.md) and do not pip-install minivae.'
+            )
+            return False
+    return True
+
+
 def library_written(*names: str) -> bool:
     """True when the library functions ``names`` (default: all four a course can ask students
     to write) are written; otherwise prints one sentence per missing one and returns False.
 
     A lesson's first cell calls it with the functions the lesson trains with, so that a student
     edition says at the top which exercise to do first, rather than stopping halfway through
-    inside the library.
+    inside the library. It first checks (:func:`own_copy`) that the kernel imports the edition's
+    own minivae, not an installed one.
     """
-    written = True
+    written = own_copy()
     for name in names or tuple(LIBRARY_EXERCISES):
         try:
             _probe(name)
@@ -142,6 +175,8 @@ def _host(name: str, value, what: str) -> np.ndarray:
 
 def check_true(name: str, condition, message: str) -> None:
     """Pass when ``condition`` is true; otherwise fail with ``message`` (what is wrong)."""
+    if isinstance(condition, (float, np.floating)) and condition != condition:
+        raise ExerciseFailed(f"{name}: {message} (the condition is NaN)")
     if not bool(condition):
         raise ExerciseFailed(f"{name}: {message}")
     _ok(name)
@@ -155,31 +190,74 @@ def check_shape(name: str, array, shape) -> None:
     _ok(name)
 
 
+def _likely_mistake(got: np.ndarray, expected: np.ndarray) -> str:
+    """A hint naming the mistake that turns ``expected`` into ``got``, when one is recognizable
+    (a missing or extra ½, a flipped sign, all zeros); "" otherwise. It never states the answer."""
+    if not np.all(np.isfinite(expected)) or not np.any(expected != 0):
+        return ""
+    for factor, hint in [
+        (2.0, "twice the right value: is a factor ½ missing, or a term counted twice?"),
+        (0.5, "half the right value: is there a factor ½ too many?"),
+        (-1.0, "the right size but the wrong sign: check the sign of each term"),
+    ]:
+        if np.allclose(got, factor * expected, rtol=1e-6, atol=1e-12):
+            return hint
+    if not np.any(got != 0):
+        return "all zeros: did the code return before computing anything?"
+    return ""
+
+
+def _number(value: float, other: float) -> str:
+    """``value`` with enough significant digits to look different from ``other``."""
+    for digits in (6, 9, 12, 17):
+        text = f"{value:.{digits}g}"
+        if text != f"{other:.{digits}g}":
+            return text
+    return text
+
+
 def check_close(name: str, got, expected, rtol: float = 1e-5, atol: float = 1e-8) -> None:
     """Pass when ``got`` has the shape of ``expected`` and |got − expected| ≤ atol + rtol·|exp|.
 
-    Works for numbers and arrays (NumPy or CuPy). The failure message gives the largest
-    difference, where it is, and the two values there.
+    Works for numbers and arrays (NumPy or CuPy); NaN or inf anywhere fails. The failure message
+    says how far off the answer is and where (with enough digits that the numbers it prints never
+    look equal), and names the likely mistake when it is a recognizable one (a missing ½, a
+    sign, a transpose); it does not print the expected value to copy.
     """
     g = _host(name, got, "your answer").astype(np.float64)
     e = _host(name, expected, "the expected value").astype(np.float64)
     if g.shape != e.shape:
-        raise ExerciseFailed(f"{name}: expected shape {e.shape}, got {g.shape}.")
+        hint = ""
+        if g.ndim == 2 and g.shape == e.shape[::-1]:
+            hint = " It is the expected shape reversed: a transpose (x.T, or W.T) is wrong."
+        raise ExerciseFailed(f"{name}: expected shape {e.shape}, got {g.shape}.{hint}")
     if not np.all(np.isfinite(g)):
-        raise ExerciseFailed(f"{name}: your answer contains NaN or inf.")
+        where = "" if g.ndim == 0 else f" ({int(np.sum(~np.isfinite(g)))} of {g.size} entries)"
+        raise ExerciseFailed(f"{name}: your answer contains NaN or inf{where}.")
     diff = np.abs(g - e)
-    bad = diff > atol + rtol * np.abs(e)
-    if np.any(bad):
-        if g.ndim == 0:
-            raise ExerciseFailed(f"{name}: expected {float(e):.6g}, got {float(g):.6g}.")
-        idx = tuple(
-            int(i) for i in np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), g.shape)
-        )
+    bad = ~(diff <= atol + rtol * np.abs(e))  # NaN in the expected value fails too
+    if not np.any(bad):
+        _ok(name)
+        return
+    hint = _likely_mistake(g, e)
+    hint = f" Likely mistake: {hint}." if hint else ""
+    tolerance = f"allowed: {atol:.0e} + {rtol:.0e}·|expected|"
+    if g.ndim == 0:
         raise ExerciseFailed(
-            f"{name}: {int(bad.sum())} of {g.size} entries differ; at index {idx} expected "
-            f"{e[idx]:.6g}, got {g[idx]:.6g} (largest difference {diff.max():.3g})."
+            f"{name}: your answer {_number(float(g), float(e))} is off by "
+            f"{float(g - e):+.3g} ({tolerance}).{hint}"
         )
-    _ok(name)
+    idx = tuple(
+        int(i)
+        for i in np.unravel_index(
+            int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))), g.shape
+        )
+    )
+    raise ExerciseFailed(
+        f"{name}: {int(bad.sum())} of {g.size} entries are off; the largest difference is "
+        f"{float(g[idx] - e[idx]):+.3g}, at index {idx}, where you have "
+        f"{_number(float(g[idx]), float(e[idx]))} ({tolerance}).{hint}"
+    )
 
 
 def _grad_failure(name: str, what: str, err: float, tol: float) -> ExerciseFailed:
@@ -212,7 +290,9 @@ def check_gradient(name: str, f, x, grad, tol: float = 1e-6) -> None:
     num = gradcheck.numerical_gradient(lambda: f(x64), x64)
     err = gradcheck.rel_error(xp.asarray(grad, dtype=xp.float64), num)
     if not err <= tol:  # also catches NaN
-        raise _grad_failure(name, "F with respect to its input", err, tol)
+        exc = _grad_failure(name, "F with respect to its input", err, tol)
+        hint = _likely_mistake(g.astype(np.float64), np.asarray(backend.asnumpy(num)))
+        raise ExerciseFailed(f"{exc} Likely mistake: {hint}." if hint else str(exc))
     _ok(name, f"relative error {err:.1e}")
 
 

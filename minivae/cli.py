@@ -23,6 +23,11 @@ from . import validate
 from .datasets import DATASETS as _ALL_DATASETS
 from .nn import ACTIVATIONS as _ALL_ACTIVATIONS
 
+try:
+    from .course import cli as course_cli
+except ImportError:  # a student edition has no course/ package: no assign, no grade
+    course_cli = None
+
 __all__ = ["FlagError", "Parser", "build_parser"]
 
 DESCRIPTION = "minivae: train and sample variational autoencoders written by hand in NumPy/CuPy."
@@ -72,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m minivae", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for add in (_train_parser, _sample_parser, _assign_parser, _grade_parser, _diffuse_parser):
+    for add in (_train_parser, _sample_parser, _diffuse_parser):
         add(sub)
+    if course_cli is not None:  # the instructor's commands: assign and grade
+        course_cli.add_commands(sub)
     return parser
 
 
@@ -233,58 +240,6 @@ def _sample_parser(sub):
     sample.add_argument("--npy", default=None, help="also save the images as a .npy array")
 
     return sample
-
-
-def _assign_parser(sub):
-    assign = sub.add_parser(
-        "assign",
-        help="write the student edition of the lessons and library",
-        description="Write OUT/lessons/*.ipynb and OUT/minivae/ with every solution (between "
-        "### BEGIN SOLUTION and ### END SOLUTION) replaced by a stub that raises "
-        "NotImplementedError, hidden tests removed and outputs cleared, and OUT/README.md.",
-    )
-    assign.add_argument("out", metavar="OUT", help="folder to write (must be empty or new)")
-    assign.add_argument(
-        "--lessons", default=None, metavar="DIR", help="instructor's lessons (default: lessons/)"
-    )
-    assign.add_argument(
-        "--keep-library",
-        action="store_true",
-        help="copy the library unchanged: only the notebooks have exercises",
-    )
-    assign.add_argument(
-        "--with-solutions",
-        action="store_true",
-        help="write the answer key instead (same layout, answers kept): grading it gives full "
-        "marks",
-    )
-    assign.add_argument("--force", action="store_true", help="overwrite a non-empty OUT")
-
-    return assign
-
-
-def _grade_parser(sub):
-    grade = sub.add_parser(
-        "grade",
-        help="grade a student edition and print a score per exercise",
-        description="Run the library checks on FOLDER/minivae and execute FOLDER/lessons/*.ipynb "
-        "(smoke mode) with the instructor's check cells restored; print one line per exercise "
-        "and a total.",
-    )
-    grade.add_argument("folder", metavar="FOLDER", help="a folder written by assign")
-    grade.add_argument(
-        "--lessons", default=None, metavar="DIR", help="instructor's lessons (default: lessons/)"
-    )
-    grade.add_argument(
-        "--only",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="grade only these: 'library', a library check (e.g. linear_backward) or a lesson "
-        "(e.g. 05 or 05_reparameterization)",
-    )
-    grade.add_argument("--json", default=None, metavar="FILE", help="also write the scores here")
-    return grade
 
 
 def _diffuse_parser(sub):

@@ -13,7 +13,7 @@ import time
 
 from .cli import FlagError
 
-__all__ = ["cmd_assign", "cmd_grade", "cmd_sample", "cmd_train"]
+__all__ = ["cmd_sample", "cmd_train"]
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -324,37 +324,4 @@ def cmd_sample(args):
         os.makedirs(os.path.dirname(os.path.abspath(args.npy)), exist_ok=True)
         np.save(args.npy, images)
     print(f"wrote {args.n} samples to {args.out}" + (f" and {args.npy}" if args.npy else ""))
-    return 0
-
-
-# -- assign / grade ----------------------------------------------------------------------------
-def cmd_assign(args):
-    from .assignments import assign
-
-    summary = assign(
-        args.out,
-        lessons=args.lessons,
-        keep_library=args.keep_library,
-        with_solutions=args.with_solutions,
-        force=args.force,
-    )
-    kind = "answer key" if args.with_solutions else "student edition"
-    print(
-        f"wrote the {kind} to {args.out}: {len(summary['notebooks'])} lessons, "
-        f"{len(summary['stubbed'])} library exercises"
-    )
-    for item in summary["stubbed"]:
-        print(f"  {item}")
-    return 0
-
-
-def cmd_grade(args):
-    from dataclasses import asdict
-
-    from .assignments import grade
-
-    scores = grade(args.folder, lessons=args.lessons, only=args.only)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([asdict(s) for s in scores], f, indent=1)
     return 0

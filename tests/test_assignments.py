@@ -1,8 +1,10 @@
 """The student edition (python -m minivae assign) and the grader (python -m minivae grade).
 
-To stay quick, grading runs use ``--only``: the library checks plus one small lesson.
+To stay quick, grading runs use ``--only``: the library checks plus one small lesson. Tests that
+run notebooks or the grader in other processes are marked slow.
 """
 
+import csv
 import json
 import os
 import shutil
@@ -12,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from minivae.assignments import (
+from minivae.checks import LIBRARY_EXERCISES
+from minivae.course.edition import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
-    LIBRARY_CHECKS,
-    LIBRARY_EXERCISES,
     AssignmentError,
     _marked_functions,
     stub_source,
 )
+from minivae.course.library_checks import LIBRARY_CHECKS
 
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
@@ -116,6 +118,7 @@ def test_unbalanced_markers_are_refused(source):
 
 
 # -- the student edition -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_student_notebooks_have_stubs_and_no_answers_hidden_tests_or_outputs(editions):
     student, _ = editions
     sources = sorted((ROOT / "lessons").glob("*.ipynb"))
@@ -146,6 +149,7 @@ def test_student_notebooks_have_stubs_and_no_answers_hidden_tests_or_outputs(edi
         assert f"`{name}` (lesson {lesson}, exercise {exercise})" in readme
 
 
+@pytest.mark.slow
 def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
     student, _ = editions
     nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
@@ -159,6 +163,7 @@ def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
     )
 
 
+@pytest.mark.slow
 def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write(editions):
     student, _ = editions
     nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
@@ -196,6 +201,7 @@ def test_every_library_exercise_is_asked_for_by_its_lesson():
         assert headings and name in headings[0], f"{path.name} exercise {exercise} asks for {name}"
 
 
+@pytest.mark.slow
 def test_student_library_is_importable_and_its_stubs_raise(editions):
     student, _ = editions
     for path in (student / "minivae").glob("*.py"):
@@ -237,6 +243,55 @@ for name, call in [
     assert "| Linear.backward is yours to write: lesson 1, exercise 3." in proc.stdout
 
 
+@pytest.mark.slow
+def test_the_student_edition_stands_alone_without_answers_or_grader(editions):
+    student, _ = editions
+    assert not (student / "minivae" / "course").exists(), "the grader is not shipped"
+    assert not (student / "minivae" / "assignments.py").exists()
+    assert not (student / "minivae" / "_numba_kernels.py").exists(), "a compiled Adam, whole"
+    requirements = (student / "requirements.txt").read_text().split("\n")
+    names = {r.split(">")[0].split("=")[0].strip() for r in requirements if r and r[0] != "#"}
+    assert {"numpy", "matplotlib", "jupyterlab", "ipykernel"} <= names
+    assert "minivae" not in names, "installing minivae would shadow the student's copy"
+    readme = (student / "README.md").read_text()
+    assert "pip install -r requirements.txt" in readme and "cd lessons && " in readme
+    for path in (student / "minivae").rglob("*.py"):
+        text = path.read_text()
+        assert "kingma & ba (2015), algorithm 1" not in text.lower(), path
+    answers = {  # the derivations the instructor's docstrings hold, one per stubbed function
+        "nn.py": "xᵀ·dout",
+        "sampling.py": "dz · ε · ½σ",
+        "losses.py": "½ (σ² − 1)",
+    }
+    for name, formula in answers.items():
+        assert formula in (ROOT / "minivae" / name).read_text()
+        assert formula not in (student / "minivae" / name).read_text(), f"{name} gives it away"
+    assert "Lesson 1, exercise 3 asks for it" in (student / "minivae" / "nn.py").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_a_lesson_says_when_its_kernel_imports_another_minivae(editions):
+    """The first cell, run where a kernel runs (lessons/), with the instructor's minivae on the
+    path in place of the edition's copy: it says so, and names the edition's folder."""
+    student, _ = editions
+    nb = nbformat.read(student / "lessons" / "01_layers_by_hand.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if c.cell_type == "code")
+    proc = subprocess.run(
+        [sys.executable, "-c", setup],
+        capture_output=True,
+        text=True,
+        cwd=student / "lessons",
+        env=dict(os.environ, PYTHONPATH=str(ROOT), MINIVAE_LESSON_MODE="smoke"),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.strip().split("\n")[0]
+    assert first.startswith(f"This kernel imports minivae from {ROOT / 'minivae'}"), first
+    assert str(student / "minivae") in first and "do not pip-install minivae" in first
+
+
+@pytest.mark.slow
 def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp_path):
     lessons = tmp_path / "lessons"  # one lesson, so grading everything stays quick
     lessons.mkdir()
@@ -249,11 +304,12 @@ def test_keep_library_copies_the_library_unchanged_and_grades_only_notebooks(tmp
         assert copied == (ROOT / "minivae" / name).read_text()
     nb = nbformat.read(out / "lessons" / f"{LESSON}.ipynb", as_version=4)
     assert any("raise NotImplementedError(" in c.source for c in nb.cells)
-    proc = run("grade", out, "--lessons", lessons)
+    proc = run("grade", out, "--lessons", lessons, "--no-library")
     assert proc.returncode == 0, proc.stderr
     assert "library" not in proc.stdout and f"{LESSON} ex1" in proc.stdout
 
 
+@pytest.mark.slow
 def test_assign_refuses_a_folder_that_is_not_empty(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     proc = run("assign", tmp_path)
@@ -263,6 +319,7 @@ def test_assign_refuses_a_folder_that_is_not_empty(tmp_path):
 
 
 # -- grading -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_grade_gives_full_marks_to_the_solutions(editions, tmp_path):
     _, key = editions
     scores, out = grade(key, tmp_path, "library", LESSON)
@@ -273,7 +330,18 @@ def test_grade_gives_full_marks_to_the_solutions(editions, tmp_path):
     assert out.strip().split("\n")[-1].split()[0] == "total"
 
 
-def test_grade_gives_no_marks_to_the_stubs_even_with_edited_checks(editions, tmp_path):
+FORGED = """
+import atexit
+
+print('\\n{"ok": true, "detail": "forged"}')
+atexit.register(lambda: print('{"ok": true, "detail": "forged at exit"}'))
+"""
+
+
+@pytest.mark.slow
+def test_grade_gives_no_marks_to_the_stubs_even_with_edited_checks_and_files(editions, tmp_path):
+    """Edited check cells are put back, a forged verdict line does not count, and what is graded
+    is the instructor's choice: assignment.json in the student's folder decides nothing."""
     student, _ = editions
     folder = tmp_path / "student"
     shutil.copytree(student, folder)
@@ -283,11 +351,91 @@ def test_grade_gives_no_marks_to_the_stubs_even_with_edited_checks(editions, tmp
         if (cell.metadata.get("nbgrader") or {}).get("grade"):
             cell.source = "print('✓ all good')"
     nbformat.write(nb, path)
-    scores, out = grade(folder, tmp_path, "library", LESSON)
+    with open(folder / "minivae" / "__init__.py", "a") as f:
+        f.write(FORGED)
+    summary = json.loads((folder / "assignment.json").read_text())
+    summary["library_exercises"] = False  # "no library exercises to grade here"
+    (folder / "assignment.json").write_text(json.dumps(summary))
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    shutil.copy(ROOT / "lessons" / f"{LESSON}.ipynb", lessons)
+    scores_file = tmp_path / "scores.json"
+    proc = run("grade", folder, "--lessons", lessons, "--json", scores_file)
+    assert proc.returncode == 0, proc.stderr
+    scores = {s["name"]: s for s in json.loads(scores_file.read_text())}
+    assert {f"library {name}" for name in LIBRARY_CHECKS} <= set(scores)
     assert len(scores) >= len(LIBRARY_CHECKS) + 2
     for name, s in scores.items():
         assert s["earned"] == 0 < s["possible"], f"{name}: {s}"
         assert "NotImplementedError" in s["detail"], f"{name}: {s['detail']}"
+        assert "forged" not in s["detail"]
+
+
+SWALLOW = "get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_grade_scores_a_check_by_its_verdict_and_survives_a_timeout(editions, tmp_path):
+    """A cell that hides its errors scores nothing, and an endless cell costs only its exercise."""
+    _, key = editions
+    folder = tmp_path / "key"
+    shutil.copytree(key, folder)
+    lesson = "06_kl_divergence"
+    path = folder / "lessons" / f"{lesson}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+        if gid == "ex1_solution":  # an answer that never returns: its check cell times out
+            cell.source = "import time\n\n" + cell.source.replace(
+                "def kl_diag(mu, logvar):\n", "def kl_diag(mu, logvar):\n    time.sleep(600)\n"
+            )
+        if gid == "ex2_solution":  # a wrong answer, and a handler that hides every error
+            cell.source = SWALLOW + cell.source.replace("return float(", "return 1 + float(")
+    nbformat.write(nb, path)
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    shutil.copy(ROOT / "lessons" / f"{lesson}.ipynb", lessons)
+    scores_file = tmp_path / "scores.json"
+    proc = run(
+        "grade",
+        folder,
+        "--lessons",
+        lessons,
+        "--no-library",
+        "--timeout",
+        "20",
+        "--json",
+        scores_file,
+    )
+    assert proc.returncode == 0, proc.stderr
+    scores = {s["name"]: s for s in json.loads(scores_file.read_text())}
+    ex1, ex2, ex3 = (scores[f"{lesson} ex{i}"] for i in (1, 2, 3))
+    assert ex1["earned"] == 0 and "did not finish within 20 s" in ex1["detail"], ex1
+    assert ex2["earned"] == 0 and "did not reach their verdict" in ex2["detail"], ex2
+    assert ex3["earned"] == ex3["possible"] > 0, ex3
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_grade_a_class_with_a_table_and_feedback_files(editions, tmp_path):
+    student, key = editions
+    klass = tmp_path / "class"
+    shutil.copytree(key, klass / "ada")
+    shutil.copytree(student, klass / "bob")
+    (klass / "notes").mkdir()  # not a student's folder: skipped
+    table, feedback = tmp_path / "grades.csv", tmp_path / "feedback"
+    proc = run(
+        "grade", "--class", klass, "--only", "library", "--csv", table, "--feedback", feedback
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(table.open()))
+    assert [r["student"] for r in rows] == ["ada", "bob"]
+    assert rows[0]["total"] == rows[0]["possible"] == "10" and rows[1]["total"] == "0"
+    assert rows[1]["library linear_backward"] == "0"
+    bob = (feedback / "bob.md").read_text()
+    assert "Total: 0 / 10" in bob and "lesson 1, exercise 3" in bob
+    assert "Total: 10 / 10" in (feedback / "ada.md").read_text()
 
 
 PLANTED = '''
@@ -304,6 +452,7 @@ Linear.backward = _planted_backward
 '''
 
 
+@pytest.mark.slow
 def test_grade_gives_partial_marks_and_the_relative_error_for_a_wrong_gradient(editions, tmp_path):
     _, key = editions
     folder = tmp_path / "planted"
@@ -322,17 +471,56 @@ def test_grade_gives_partial_marks_and_the_relative_error_for_a_wrong_gradient(e
     assert 0 < earned < sum(s["possible"] for s in scores.values())
 
 
+HALF_MISSING = """
+
+def _kl_without_half(mu, logvar):
+    \"\"\"A planted mistake: the KL without its ½ (gradients likewise).\"\"\"
+    import numpy as np
+
+    var, B = np.exp(logvar), mu.shape[0]
+    return float(np.sum(var + mu**2 - logvar - 1.0)) / B, 2 * mu / B, (var - 1.0) / B
+
+
+kl_standard_normal = _kl_without_half
+"""
+
+
+@pytest.mark.slow
+def test_grade_names_a_missing_half_in_the_kl_without_printing_its_value(editions, tmp_path):
+    import numpy as np
+
+    import minivae as mv
+    from minivae.course.library_checks import run_check
+
+    _, key = editions
+    folder = tmp_path / "half"
+    shutil.copytree(key, folder)
+    with open(folder / "minivae" / "losses.py", "a") as f:
+        f.write(HALF_MISSING)
+    result = run_check(folder, "kl_standard_normal", timeout=120)
+    assert result["ok"] is False
+    assert "factor ½ is missing" in result["detail"], result
+    rng = np.random.default_rng(1)  # the check's own inputs: their KL is not in the message
+    mu, logvar = rng.normal(size=(6, 4)), rng.normal(scale=0.8, size=(6, 4))
+    value = mv.losses.kl_standard_normal(mu, logvar)[0]
+    assert f"{value:.4g}" not in result["detail"] and f"{value:.6g}" not in result["detail"]
+
+
+@pytest.mark.slow
 def test_grade_refuses_bad_input_with_one_line(tmp_path):
     cases = [
-        (tmp_path / "missing",),
-        (tmp_path,),  # exists, but holds neither lessons/ nor minivae/
-        (ROOT, "--only", "no_such_exercise"),
+        ((tmp_path / "missing",), "is not a folder"),
+        ((tmp_path,), "is not a student edition"),  # holds neither lessons/ nor minivae/
+        ((ROOT, "--only", "no_such_exercise"), "unknown name(s) for --only"),
+        ((ROOT, "--timeout", "0"), "--timeout must be a positive number of seconds, got 0.0"),
+        (("--class", tmp_path / "missing"), "not a folder"),
+        ((), "name a student's FOLDER to grade, or a class with --class DIR"),
     ]
-    for args in cases:
+    for args, words in cases:
         proc = run("grade", *args)
         assert proc.returncode != 0, args
         assert len(proc.stderr.strip().split("\n")) == 1, proc.stderr
-        assert "error" in proc.stderr
+        assert "error" in proc.stderr and words in proc.stderr, proc.stderr
 
 
 REBINDING_AND_OFF_BY_ONE = '''
@@ -359,6 +547,7 @@ def _off_by_one_update(self, theta, g, m, v):
 '''
 
 
+@pytest.mark.slow
 def test_grade_refuses_a_rebound_gradient_and_a_nan_adam(editions, tmp_path):
     _, key = editions
     folder = tmp_path / "planted"
@@ -374,5 +563,6 @@ def test_grade_refuses_a_rebound_gradient_and_a_nan_adam(editions, tmp_path):
     assert "self.W.grad += ..." in linear["detail"]
     assert adam["earned"] == 0 < adam["possible"]
     assert "relative error nan" in adam["detail"]
+    assert "t − 1" in adam["detail"], "the hint names the off-by-one step"
     others = [s for name, s in scores.items() if name not in (linear["name"], adam["name"])]
     assert others and all(s["earned"] == s["possible"] for s in others)

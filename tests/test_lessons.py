@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from minivae.assignments import BEGIN_SOLUTION, AssignmentError, stub_source
+from minivae.course.edition import BEGIN_SOLUTION, AssignmentError, stub_source
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -165,6 +165,7 @@ def test_lesson_figures_have_captions_and_links_open(path):
         assert "PROGRESS = checks.show_progress()" in setup.source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_lesson_runs_in_smoke_mode(path, tmp_path):
     from nbclient.exceptions import CellExecutionError
@@ -220,6 +221,7 @@ def test_lesson_runs_in_smoke_mode(path, tmp_path):
 
 
 # -- the helpers the check cells call ------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failed_check_shows_in_a_notebook_as_one_line_without_a_traceback(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -303,8 +305,8 @@ def test_checks_pass_quietly_and_fail_with_what_is_wrong(capsys):
         (lambda: checks.check_gradient("g", lambda v: np.sum(v**2), x, 3 * x), "relative error 2"),
         (lambda: checks.check_gradient("g", lambda v: np.sum(v**2), x, x[:2]), "shape"),
         (lambda: checks.check_close("c", np.ones(3), np.array([1.0, 1.0, 2.0])), "index (2,)"),
+        (lambda: checks.check_close("c", 1.5, 2.0), "your answer 1.5 is off by -0.5"),
         (lambda: checks.check_close("c", None, 1.0), "return"),
-        (lambda: checks.check_close("c", 1.5, 2.0), "expected 2, got 1.5"),
         (lambda: checks.check_shape("s", x, (4, 3)), "expected shape (4, 3)"),
         (lambda: checks.check_true("t", False, "the loss went up"), "the loss went up"),
     ]
@@ -359,5 +361,231 @@ def test_lesson_1_exercise_3_check_refuses_a_linear_backward_that_does_not_add_i
         c for c in nb.cells if 'check_module(\n    "minivae\'s Linear.backward"' in c.source
     )
     monkeypatch.setattr(mv.nn.Linear, "backward", wrong)
+    with pytest.raises(checks.ExerciseFailed, match=re.escape(words)):
+        exec(cell.source, {"mv": mv, "np": np, "checks": checks})
+
+
+# -- check cells against the wrong answers students write ---------------------------------------
+def _check_cell(lesson: str, gid: str) -> str:
+    nb = nbformat.read(LESSONS_DIR / lesson, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    return cell.source
+
+
+def _run_check(lesson, gid, **names):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import checks
+
+    exec(_check_cell(lesson, gid), {"mv": mv, "np": np, "checks": checks, **names})
+
+
+def _angles_without_qr(A, B):
+    import numpy as np
+
+    cosines = np.linalg.svd(np.asarray(A).T @ np.asarray(B), compute_uv=False)
+    return np.sort(np.arccos(np.clip(cosines, 0.0, 1.0)))
+
+
+def _angles_with_qr(A, B):
+    import numpy as np
+
+    qa, qb = np.linalg.qr(A)[0], np.linalg.qr(B)[0]
+    return np.sort(np.arccos(np.clip(np.linalg.svd(qa.T @ qb, compute_uv=False), 0.0, 1.0)))
+
+
+def test_lesson_3_exercise_3_refuses_principal_angles_without_orthonormalizing():
+    from minivae import checks
+
+    with pytest.raises(checks.ExerciseFailed, match="skewed, scaled bases"):
+        _run_check("03_bottleneck.ipynb", "ex3_check", principal_angles=_angles_without_qr)
+    # the right answer gets past the checks to the cell's own use of W_d (defined earlier)
+    with pytest.raises(NameError, match="W_d"):
+        _run_check("03_bottleneck.ipynb", "ex3_check", principal_angles=_angles_with_qr)
+
+
+def test_lesson_5_exercise_2_refuses_the_exact_formula_for_a_monte_carlo_estimate():
+    import numpy as np
+
+    from minivae import checks
+
+    def exact(mu, logvar, eps):
+        return 2 * mu, float(np.exp(logvar))
+
+    def monte_carlo(mu, logvar, eps):
+        sigma = np.exp(0.5 * logvar)
+        z = mu + sigma * eps
+        return np.mean(2 * z), np.mean(2 * z * eps * 0.5 * sigma)
+
+    with pytest.raises(checks.ExerciseFailed, match="with every ε = 0"):
+        _run_check("05_reparameterization.ipynb", "ex2_check", mc_gradients=exact)
+    _run_check("05_reparameterization.ipynb", "ex2_check", mc_gradients=monte_carlo)
+
+
+def test_lesson_9_exercise_2_refuses_the_raw_npz_file(tmp_path):
+    import tempfile
+
+    import numpy as np
+
+    from minivae import checks
+
+    rng = np.random.default_rng(0)
+    mu, logvar, labels = rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), np.arange(5)
+
+    def save(path, mu, logvar, labels):
+        np.savez_compressed(path, mu=mu, logvar=logvar, labels=labels)
+
+    def raw(path):
+        return np.load(path, allow_pickle=False)
+
+    def copied(path):
+        with np.load(path, allow_pickle=False) as saved:
+            return {k: saved[k] for k in saved.files}
+
+    names = {
+        "encode_dataset": lambda model, x: (mu, logvar),
+        "model": None,
+        "x_test": None,
+        "y_test": labels,
+        "tempfile": tempfile,
+        "Path": Path,
+        "save_latents": save,
+    }
+    with pytest.raises(checks.ExerciseFailed, match="NpzFile"):
+        _run_check("09_gpu_and_beyond.ipynb", "ex2_check", load_latents=raw, **names)
+    _run_check("09_gpu_and_beyond.ipynb", "ex2_check", load_latents=copied, **names)
+
+
+def test_check_close_fails_on_nan_and_never_prints_two_equal_looking_numbers():
+    import numpy as np
+
+    from minivae import checks
+
+    with pytest.raises(checks.ExerciseFailed, match="NaN"):
+        checks.check_close("nan", np.array([1.0, np.nan]), np.ones(2))
+    with pytest.raises(checks.ExerciseFailed):  # NaN in the expected value does not pass
+        checks.check_close("nan expected", 1.0, np.nan)
+    with pytest.raises(checks.ExerciseFailed, match="NaN"):  # bool(nan) is True: not here
+        checks.check_true("nan condition", np.float64("nan"), "no number")
+    with pytest.raises(checks.ExerciseFailed) as info:
+        checks.check_close("close call", -0.1534262, -0.15342649, rtol=1e-9, atol=0)
+    message = str(info.value)
+    assert "-0.1534262 " in message and "off by +2.9e-07" in message  # 7 digits, and by how much
+    assert "-0.15342649" not in message  # not the value to copy
+
+
+@pytest.mark.parametrize(
+    "got, words",
+    [
+        (lambda e: 2 * e, "factor ½ missing"),
+        (lambda e: e / 2, "factor ½ too many"),
+        (lambda e: -e, "wrong sign"),
+        (lambda e: e.T, "transpose"),
+        (lambda e: 0 * e, "all zeros"),
+    ],
+    ids=["no ½", "extra ½", "sign", "transpose", "zeros"],
+)
+def test_check_close_names_the_likely_mistake(got, words):
+    import numpy as np
+
+    from minivae import checks
+
+    expected = np.random.default_rng(0).normal(size=(3, 2))
+    with pytest.raises(checks.ExerciseFailed, match=words):
+        checks.check_close("c", got(expected), expected)
+
+
+def test_check_gradient_names_a_missing_half():
+    import numpy as np
+
+    from minivae import checks
+
+    x = np.random.default_rng(1).normal(size=(4,))
+    with pytest.raises(checks.ExerciseFailed, match="factor ½ missing"):
+        checks.check_gradient("half", lambda v: 0.5 * np.sum(v**2), x, 2 * x)
+
+
+def test_lesson_6_exercise_3_refuses_a_wrong_minimum_and_shows_no_grid_search():
+    import numpy as np
+
+    from minivae import checks
+
+    source = _check_cell("06_kl_divergence.ipynb", "ex3_check")
+    visible = stub_source(source)
+    assert "argmin" not in visible and "geomspace" not in visible, "the answer in plain sight"
+    right = {"var_star": 0.5, "value_star": 0.5 * np.log(2) - 0.5, "var_exact": 1.0}
+    wrong = [  # the slope of σ² − ½ log σ² − 1 set to 0 with a sign or a factor lost
+        ({**right, "var_star": 2.0, "value_star": 2 - 0.5 * np.log(2) - 1}, "slope"),
+        ({**right, "var_star": 0.25, "value_star": 0.25 - 0.5 * np.log(0.25) - 1}, "slope"),
+        ({**right, "value_star": -0.5}, "minimum value"),
+    ]
+    for values, words in wrong:
+        with pytest.raises(checks.ExerciseFailed, match=words):
+            _run_check("06_kl_divergence.ipynb", "ex3_check", value_exact=0.0, **values)
+    _run_check("06_kl_divergence.ipynb", "ex3_check", value_exact=0.0, **right)
+
+
+def test_lesson_9_exercise_3_refuses_a_farthest_or_transposed_search_with_no_answer_shown():
+    import numpy as np
+
+    from minivae import checks
+
+    visible = stub_source(_check_cell("09_gpu_and_beyond.ipynb", "ex3_check"))
+    assert "np.linalg.norm" not in visible.split("mu_q")[0], "the brute force in plain sight"
+
+    def right(queries, bank):
+        return np.argmin(((queries[:, None, :] - bank[None]) ** 2).sum(-1), axis=1)
+
+    def farthest(queries, bank):
+        return np.argmax(((queries[:, None, :] - bank[None]) ** 2).sum(-1), axis=1)
+
+    def dot_product(queries, bank):  # "most similar" as the largest dot product
+        return np.argmax(queries @ bank.T, axis=1)
+
+    names = {"encode_dataset": lambda model, x: (np.zeros((3, 2)), None), "model": None}
+    names.update(x_test=None, y_test=np.arange(3), latents={"labels": np.arange(4)})
+    for wrong in (farthest, dot_product):
+        with pytest.raises(checks.ExerciseFailed, match="nearest corner"):
+            _run_check("09_gpu_and_beyond.ipynb", "ex3_check", nearest=wrong, **names)
+    names["latents"]["mu"] = np.zeros((4, 2))
+    _run_check("09_gpu_and_beyond.ipynb", "ex3_check", nearest=right, **names)
+
+
+def _adam_updates():
+    """Adam.update as students write it wrong: the step count off by one, no bias correction."""
+
+    def rule(shift, corrected=True):
+        def update(self, theta, g, m, v):
+            import numpy as np
+
+            t = self.t + shift
+            m *= self.beta1
+            m += (1.0 - self.beta1) * g
+            v *= self.beta2
+            v += (1.0 - self.beta2) * g * g
+            c1, c2 = (1 - self.beta1**t, 1 - self.beta2**t) if corrected else (1.0, 1.0)
+            with np.errstate(all="ignore"):
+                theta -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+        return update
+
+    return [
+        (rule(-1), "taken at t = 0"),
+        (rule(+1), "is t off by one"),
+        (rule(0, corrected=False), "Is the correction missing"),
+    ]
+
+
+@pytest.mark.parametrize("wrong, words", _adam_updates(), ids=["t-1", "t+1", "uncorrected"])
+def test_lesson_1_exercise_3_check_names_adams_usual_mistakes(monkeypatch, wrong, words):
+    import numpy as np
+
+    import minivae as mv
+    from minivae import checks
+
+    nb = nbformat.read(LESSONS_DIR / "01_layers_by_hand.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "minivae's Adam, first step" in c.source)
+    monkeypatch.setattr(mv.Adam, "update", wrong)
     with pytest.raises(checks.ExerciseFailed, match=re.escape(words)):
         exec(cell.source, {"mv": mv, "np": np, "checks": checks})
