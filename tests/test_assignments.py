@@ -249,6 +249,8 @@ def test_the_student_edition_stands_alone_without_answers_or_grader(editions):
     assert not (student / "minivae" / "course").exists(), "the grader is not shipped"
     assert not (student / "minivae" / "assignments.py").exists()
     assert not (student / "minivae" / "_numba_kernels.py").exists(), "a compiled Adam, whole"
+    assert not (student / "minivae" / "_cupy_kernels.py").exists(), "a GPU Adam, whole"
+    assert "sqrt(v" not in (student / "minivae" / "fast.py").read_text(), "no Adam in fast.py"
     requirements = (student / "requirements.txt").read_text().split("\n")
     names = {r.split(">")[0].split("=")[0].strip() for r in requirements if r and r[0] != "#"}
     assert {"numpy", "matplotlib", "jupyterlab", "ipykernel"} <= names

@@ -38,7 +38,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent  # minivae/
 #: Left out of a student edition: the grader, its reference answers and the edition builder
 #: (course/), and the compiled Adam of the fast path (its update is the answer to lesson 1's
 #: exercise 3; without it, fast.Adam runs the student's Adam.update on its flat buffers).
-NOT_SHIPPED = ("course", "_numba_kernels.py")
+NOT_SHIPPED = ("course", "_numba_kernels.py", "_cupy_kernels.py")
 
 #: The docstring a stubbed library function gets in the student edition: the task, not the
 #: derivation (the instructor's copy keeps the derivation line by line beside the code).
