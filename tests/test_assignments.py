@@ -163,19 +163,25 @@ def test_a_stub_in_a_notebook_names_its_function_and_exercise(editions):
     )
 
 
-@pytest.mark.slow
-def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write(editions):
-    student, _ = editions
-    nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
+def _first_cell(edition, lesson, minivae_from):
+    """Run a lesson's first code cell as its kernel would (in lessons/), importing minivae from
+    the folder ``minivae_from``; returns the finished process."""
+    nb = nbformat.read(edition / "lessons" / lesson, as_version=4)
     setup = next(c.source for c in nb.cells if c.cell_type == "code")
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", setup],
         capture_output=True,
         text=True,
-        cwd=student / "lessons",
-        env=dict(os.environ, PYTHONPATH=str(student), MINIVAE_LESSON_MODE="smoke"),
+        cwd=edition / "lessons",
+        env=dict(os.environ, PYTHONPATH=str(minivae_from), MINIVAE_LESSON_MODE="smoke"),
         timeout=300,
     )
+
+
+@pytest.mark.slow
+def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write(editions):
+    student, _ = editions
+    proc = _first_cell(student, "02_autoencoder.ipynb", minivae_from=student)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().split("\n") == [
         "Linear.backward in minivae/nn.py is not written yet (lesson 1, exercise 3): the cells "
@@ -277,16 +283,7 @@ def test_a_lesson_says_when_its_kernel_imports_another_minivae(editions):
     """The first cell, run where a kernel runs (lessons/), with the instructor's minivae on the
     path in place of the edition's copy: it says so, and names the edition's folder."""
     student, _ = editions
-    nb = nbformat.read(student / "lessons" / "01_layers_by_hand.ipynb", as_version=4)
-    setup = next(c.source for c in nb.cells if c.cell_type == "code")
-    proc = subprocess.run(
-        [sys.executable, "-c", setup],
-        capture_output=True,
-        text=True,
-        cwd=student / "lessons",
-        env=dict(os.environ, PYTHONPATH=str(ROOT), MINIVAE_LESSON_MODE="smoke"),
-        timeout=300,
-    )
+    proc = _first_cell(student, "01_layers_by_hand.ipynb", minivae_from=ROOT)
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.strip().split("\n")[0]
     assert first.startswith(f"This kernel imports minivae from {ROOT / 'minivae'}"), first

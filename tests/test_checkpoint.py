@@ -332,6 +332,13 @@ def _arrays(path):
         return {k: f[k] for k in f.files}
 
 
+def _npy(array) -> bytes:
+    """``array`` as the bytes of a .npy file (a member of a hand-made checkpoint)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array)
+    return buf.getvalue()
+
+
 def _rewrite(path, out, meta=None, **arrays):
     """A copy of the checkpoint at ``path`` with its metadata and arrays changed."""
     stored = _arrays(path)
@@ -378,9 +385,7 @@ def test_a_checkpoint_member_that_inflates_to_gigabytes_is_refused_unread(tmp_pa
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w") as zf:
         for key, array in good.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, array)
-            zf.writestr(key + ".npy", buf.getvalue())
+            zf.writestr(key + ".npy", _npy(array))
         # a member whose header says 64 MiB of float32 and whose deflated zeros inflate to it
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(
@@ -413,9 +418,7 @@ def test_a_checkpoint_whose_headers_claim_more_than_the_file_holds(tmp_path):
     path = tmp_path / "claims.npz"
     with zipfile.ZipFile(path, "w") as zf:
         for key, array in good.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, array)
-            data = buf.getvalue()
+            data = _npy(array)
             if key == "param/mu_head.W":  # a header claiming 4 GB, followed by 128 bytes
                 header = io.BytesIO()
                 np.lib.format.write_array_header_1_0(
