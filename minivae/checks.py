@@ -31,12 +31,32 @@ import numpy as np
 from . import backend, gradcheck
 
 #: The library functions a course can ask students to write: name → (file, lesson, exercise).
-#: The lesson's exercise of that number explains the function and checks it.
+#: The lesson's exercise of that number explains the function and checks it. Every library
+#: function whose code answers a notebook exercise is one of them, so that a student edition
+#: holds no answer (``minivae.course.answers`` lists which function answers which exercise).
 LIBRARY_EXERCISES = {
     "Linear.backward": ("minivae/nn.py", 1, 3),
     "Adam.update": ("minivae/optim.py", 1, 3),
+    "bernoulli_log_prob": ("minivae/losses.py", 2, 5),
+    "bernoulli_nll": ("minivae/losses.py", 2, 5),
+    "gaussian_log_prob": ("minivae/losses.py", 2, 5),
+    "gaussian_nll": ("minivae/losses.py", 2, 5),
+    "softmax_cross_entropy": ("minivae/losses.py", 4, 5),
+    "Classifier.accuracy": ("minivae/models.py", 4, 5),
     "GaussianSampler.backward": ("minivae/sampling.py", 5, 3),
     "kl_standard_normal": ("minivae/losses.py", 6, 4),
+    "kl_per_element": ("minivae/losses.py", 6, 4),
+    "VAE.loss": ("minivae/models.py", 7, 5),
+    "VAE.backward": ("minivae/models.py", 7, 5),
+    "log_weights": ("minivae/evaluate.py", 7, 5),
+    "kl_per_dimension": ("minivae/evaluate.py", 8, 5),
+    "latent_activity": ("minivae/evaluate.py", 8, 5),
+    "interpolation": ("minivae/plots.py", 8, 5),
+    "squared_distances": ("minivae/metrics.py", 9, 4),
+    "Schedule.q_mean_var": ("minivae/diffusion.py", 10, 4),
+    "Schedule.q_sample": ("minivae/diffusion.py", 10, 4),
+    "LatentDiffusion.backward": ("minivae/diffusion.py", 10, 4),
+    "LatentDiffusion.ddpm_step": ("minivae/diffusion.py", 10, 4),
 }
 
 LIBRARY_NAMES = ", ".join(LIBRARY_EXERCISES)
@@ -94,9 +114,11 @@ def show_progress() -> bool:
 
 def _probe(name: str) -> None:
     """Call the library function ``name`` once on tiny float64 inputs (NumPy)."""
-    from . import losses, nn, optim, sampling
+    from . import diffusion, evaluate, losses, metrics, models, nn, optim, plots, sampling
 
     ones = np.ones((1, 2))
+    if name not in LIBRARY_EXERCISES:
+        raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
     if name == "Linear.backward":
         layer = nn.Linear(2, 2, seed=0, dtype="float64")
         layer(ones)
@@ -109,10 +131,41 @@ def _probe(name: str) -> None:
         sampler = sampling.GaussianSampler(seed=0)
         sampler(ones, ones, eps=ones)
         sampler.backward(ones)
-    elif name == "kl_standard_normal":
-        losses.kl_standard_normal(ones, ones)
-    else:
-        raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
+    elif name == "Classifier.accuracy":
+        clf = models.Classifier(nn.Linear(2, 2, seed=0, dtype="float64"), 2, 2)
+        clf.accuracy(ones, np.zeros(1, dtype=np.int64))
+    elif name in ("VAE.loss", "VAE.backward"):
+        vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
+        vae.loss(ones * 0.5, eps=np.zeros((1, 1)))
+        vae.backward()
+    elif name == "log_weights":
+        vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
+        evaluate.log_weights(
+            vae, ones * 0.5, np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1, 1))
+        )
+    elif name in ("kl_per_dimension", "latent_activity", "interpolation"):
+        vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
+        if name == "interpolation":
+            plots.interpolation(vae, ones * 0.5, ones * 0.5, n_steps=2, image_shape=(1, 2))
+        else:
+            getattr(evaluate, name)(vae, ones * 0.5)
+    elif name == "squared_distances":
+        metrics.squared_distances(ones, ones)
+    elif name.startswith("Schedule."):
+        schedule, t = diffusion.Schedule("linear", 10), np.ones(1, dtype=np.int64)
+        if name == "Schedule.q_sample":
+            schedule.q_sample(ones, t, ones)
+        else:
+            schedule.q_mean_var(ones, t)
+    elif name == "LatentDiffusion.backward":
+        prior = diffusion.LatentDiffusion(2, hidden=[2], steps=10, time_dim=2, dtype="float64")
+        prior.loss(ones, t=np.ones(1, dtype=np.int64), eps=ones)
+        prior.backward()
+    elif name == "LatentDiffusion.ddpm_step":
+        prior = diffusion.LatentDiffusion(2, hidden=[2], steps=10, time_dim=2, dtype="float64")
+        prior.ddpm_step(ones, 2, ones, ones)
+    else:  # the losses: each takes two arrays
+        getattr(losses, name)(ones, np.zeros(1, dtype=np.int64) if "softmax" in name else ones)
 
 
 def own_copy(folder=None) -> bool:
@@ -147,16 +200,53 @@ def library_written(*names: str) -> bool:
     """
     written = own_copy()
     for name in names or tuple(LIBRARY_EXERCISES):
+        if name not in LIBRARY_EXERCISES:
+            raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
+        file, lesson, exercise = LIBRARY_EXERCISES[name]
         try:
             _probe(name)
         except NotImplementedError:
-            file, lesson, exercise = LIBRARY_EXERCISES[name]
             print(
                 f"{name} in {file} is not written yet (lesson {lesson}, exercise {exercise}): "
                 "the cells of this lesson that use it will stop until it is."
             )
             written = False
+        except Exception as exc:  # a student's version that fails in another way
+            print(
+                f"{name} in {file} raises {type(exc).__name__} ({exc}): see lesson {lesson}, "
+                f"exercise {exercise}; the cells of this lesson that use it will stop there too."
+            )
+            written = False
+    if os.environ.get("MINIVAE_TRACE_LIBRARY"):
+        _trace_library(os.environ["MINIVAE_TRACE_LIBRARY"], names)
     return written
+
+
+def _trace_library(path: str, declared) -> None:
+    """Write to ``path`` the names a lesson's first cell declares (``declared …``) and, from then
+    on, each library exercise this kernel calls (``called …``, once each): the test suite runs
+    every lesson so and compares the two."""
+    import importlib
+    import sys
+
+    codes = {}
+    for name, (file, _, _) in LIBRARY_EXERCISES.items():
+        obj = importlib.import_module(f"minivae.{Path(file).stem}")
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        codes[obj.__code__] = name
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"declared {' '.join(declared)}\n")
+    seen = set()
+
+    def profile(frame, event, arg):
+        name = codes.get(frame.f_code) if event == "call" else None
+        if name is not None and name not in seen:
+            seen.add(name)
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(f"called {name}\n")
+
+    sys.setprofile(profile)
 
 
 def _ok(name: str, detail: str = "") -> None:

@@ -115,14 +115,18 @@ class Schedule:
         the noise variances add up to 1 − ᾱ_t (by induction: α_t·(1 − ᾱ_{t−1}) + β_t = 1 − ᾱ_t).
         Returns ``(mean, variance)``, shapes (B, d) and (B, 1).
         """
+        ### BEGIN SOLUTION
         a = self.coefficient(self.alpha_bar, t, z0)
         return backend.namespace(z0).sqrt(a) * z0, 1.0 - a
+        ### END SOLUTION
 
     def q_sample(self, z0, t, eps):
         """z_t = √ᾱ_t·z_0 + √(1 − ᾱ_t)·ε: a draw from q(z_t | z_0), made from the noise ε."""
         xp = backend.namespace(z0)
+        ### BEGIN SOLUTION
         a = self.coefficient(self.alpha_bar, t, z0)
         return xp.sqrt(a) * z0 + xp.sqrt(1.0 - a) * eps
+        ### END SOLUTION
 
 
 def time_features(t, n: int, like):
@@ -303,7 +307,9 @@ class LatentDiffusion(Module):
         dL/dθ  = net.backward(dL/dε̂)    (z_t, t and ε do not depend on θ: the chain stops there)
         """
         diff = self._cache
+        ### BEGIN SOLUTION
         dpred = 2.0 * diff / diff.shape[0]
+        ### END SOLUTION
         self.net.backward(dpred, input_grad=False)
 
     # -- sampling ----------------------------------------------------------------------------------
@@ -318,8 +324,10 @@ class LatentDiffusion(Module):
         """
         beta, alpha = float(self.schedule.beta[t]), float(self.schedule.alpha[t])
         alpha_bar, var = float(self.schedule.alpha_bar[t]), float(self.schedule.posterior_var[t])
+        ### BEGIN SOLUTION
         mean = (z_t - beta / math.sqrt(1.0 - alpha_bar) * eps_hat) / math.sqrt(alpha)
         return mean + math.sqrt(var) * noise
+        ### END SOLUTION
 
     def ddim_step(self, z_t, t, t_prev, eps_hat, noise=None, eta: float = 0.0):
         """One step of DDIM (Song, Meng & Ermon, 2021, eq. 12), from t to an earlier t_prev:

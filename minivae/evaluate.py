@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from . import backend, validate
-from .losses import kl_per_element
+from .losses import kl_per_element, kl_standard_normal
 from .sampling import reparameterize
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "latent_activity",
     "latent_means",
     "log_likelihood",
+    "log_weights",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -112,19 +113,23 @@ def elbo(model, x, batch_size: int = 1000, seed=0) -> dict[str, float]:
     x = _to_model(model, x, "elbo")
     recon = kl = 0.0
     for start, stop, xb in _batches(x, batch_size):
-        z = model.encode(xb, check=False)
+        eps = None
         if model.kind == "vae":
-            mu, logvar = z
             noise = _ExampleNoise(seed, start, stop, model.latent_dim, model.dtype, xp)
-            z = reparameterize(mu, logvar, noise.draw(1)[:, 0, :])
+            eps = noise.draw(1)[:, 0, :]
+        terms = model.loss(xb, eps=eps, check=False)  # the model's own terms, batch means
+        recon += float(terms.recon) * (stop - start)
+        if model.kind == "vae" and model.regularizer is not kl_standard_normal:
+            mu, logvar = model.encode(xb, check=False)  # lesson 6's formula: report the true KL
             kl += float(xp.sum(kl_per_element(mu, logvar)))
-        recon -= float(xp.sum(model.log_px(z, xb, check=False)))
+        else:
+            kl += float(terms.kl) * (stop - start)
     recon, kl = recon / x.shape[0], kl / x.shape[0]
     return {"total": recon + kl, "recon": recon, "kl": kl}
 
 
 # -- the importance-weighted log-likelihood -----------------------------------------------------
-def _log_weights(model, xb, mu, logvar, eps):
+def log_weights(model, xb, mu, logvar, eps):
     """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ·ε, shape (examples, samples).
 
     ``xb`` (m, D), ``mu`` and ``logvar`` (m, L) and ``eps`` (m, s, L): s samples per example.
@@ -133,6 +138,7 @@ def _log_weights(model, xb, mu, logvar, eps):
     xp = backend.namespace(mu)
     m, s, L = eps.shape
     d = xb.shape[1]
+    ### BEGIN SOLUTION
     z = reparameterize(mu[:, None, :], logvar[:, None, :], eps)  # z ~ q(z|x), (m, s, L)
     x_rep = xp.reshape(xp.broadcast_to(xb[:, None, :], (m, s, d)), (m * s, d))
     log_px_z = xp.reshape(model.log_px(xp.reshape(z, (m * s, L)), x_rep, check=False), (m, s))
@@ -141,6 +147,7 @@ def _log_weights(model, xb, mu, logvar, eps):
     log_det = xp.sum(logvar, axis=1)[:, None]  # Σ_j log σ_j², shape (m, 1)
     log_qz = -0.5 * (xp.sum(eps * eps, axis=2) + log_det) - 0.5 * L * LOG_2PI
     return log_px_z + log_pz - log_qz
+    ### END SOLUTION
 
 
 def log_likelihood(
@@ -199,7 +206,7 @@ def log_likelihood(
         chunks = []  # the log-weights, (m, samples) per chunk
         for s0 in range(0, k, samples_per_step):
             eps = noise.draw(min(k, s0 + samples_per_step) - s0)
-            chunks.append(xp.astype(_log_weights(model, xb, mu, logvar, eps), xp.float64))
+            chunks.append(xp.astype(log_weights(model, xb, mu, logvar, eps), xp.float64))
         log_w = xp.concat(chunks, axis=1)  # (m, k)
         # logsumexp, stably: log Σ e^(a_i) = a_max + log Σ e^(a_i − a_max)
         a_max = xp.max(log_w, axis=1, keepdims=True)
@@ -237,7 +244,9 @@ def kl_per_dimension(model, x, batch_size: int = 1000) -> np.ndarray:
     total = xp.zeros((model.latent_dim,), dtype=xp.float64)
     for _, _, xb in _batches(x, batch_size):
         mu, logvar = model.encode(xb, check=False)
+        ### BEGIN SOLUTION
         total = total + xp.astype(xp.sum(kl_per_element(mu, logvar), axis=0), xp.float64)
+        ### END SOLUTION
     return backend.asnumpy(total) / x.shape[0]
 
 
@@ -252,7 +261,9 @@ def latent_activity(model, x, batch_size: int = 1000) -> np.ndarray:
     """
     xp = model.xp
     mu = xp.astype(latent_means(model, x, batch_size), xp.float64)
+    ### BEGIN SOLUTION
     return backend.asnumpy(xp.var(mu, axis=0))
+    ### END SOLUTION
 
 
 def active_units(model, x, threshold: float = 0.01, batch_size: int = 1000) -> int:

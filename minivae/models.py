@@ -213,12 +213,14 @@ class VAE(Autoencoder):
         """total = recon + β·KL for a batch. ``eps`` (shape (batch, latent_dim)) fixes the noise;
         by default it is drawn from the model's seeded generator."""
         x = validate.data(self, x, "loss", check)
+        ### BEGIN SOLUTION
         mu, logvar = self.encode(x, check=False)
         z = self.sampler(mu, logvar, validate.noise(self, eps, x, "loss", check))
         recon, dout = self._reconstruction(self.decoder(z), x)
         kl, dmu_kl, dlogvar_kl = self.regularizer(mu, logvar)
         self._cache = (dout, dmu_kl, dlogvar_kl)
         return LossTerms(total=recon + self.beta * kl, recon=recon, kl=kl)
+        ### END SOLUTION
 
     def backward(self, input_grad: bool = False):
         """total = recon(g(z)) + β·KL(μ, log σ²),  z = μ + σ·ε,  (μ, log σ²) = heads(f(x))
@@ -232,6 +234,7 @@ class VAE(Autoencoder):
         dL/dx       = encoder.backward(dL/dh)
         Returns dL/dx if ``input_grad`` (by default the data's gradient is skipped).
         """
+        ### BEGIN SOLUTION
         dout, dmu_kl, dlogvar_kl = self._cache
         dz = self.decoder.backward(dout)
         dmu_z, dlogvar_z = self.sampler.backward(dz)
@@ -240,6 +243,7 @@ class VAE(Autoencoder):
         dr = self.logvar_clamp.backward(dlogvar)
         dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dr)
         return self.encoder.backward(dh, input_grad=input_grad)
+        ### END SOLUTION
 
     def reconstruct(self, x, check=True):
         """decode(μ): the reconstruction through the posterior mean (no noise)."""
@@ -307,5 +311,7 @@ class Classifier(Module):
         """The fraction of examples whose predicted class is the label."""
         x, labels = self._x(x, "accuracy", labels)
         xp = self.xp
+        ### BEGIN SOLUTION
         hits = xp.argmax(self.forward(x), axis=1) == xp.astype(labels, xp.int64)
         return float(xp.mean(xp.astype(hits, xp.float64)))
+        ### END SOLUTION

@@ -401,8 +401,10 @@ def interpolation(model, x_a, x_b, n_steps: int = 10, image_shape=IMAGE_SHAPE) -
     image_shape = _check_image_shape(model, image_shape)
     x_a, x_b = _flat_numpy(x_a)[:1], _flat_numpy(x_b)[:1]
     mu = _means(model, np.concatenate([x_a, x_b]))
+    ### BEGIN SOLUTION
     t = np.linspace(0.0, 1.0, int(n_steps))
     images = _decode(model, (1 - t)[:, None] * mu[0] + t[:, None] * mu[1])
+    ### END SOLUTION
     row = np.concatenate([x_a, images, x_b])
     count = row.shape[0]
     fig = _figure(max(4.5, 0.75 * count), 2.0)
