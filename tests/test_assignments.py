@@ -7,17 +7,21 @@ run notebooks or the grader in other processes are marked slow.
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from minivae.checks import LIBRARY_EXERCISES
+from minivae.course.answers import ANSWERS
 from minivae.course.edition import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
+    TASKS,
     AssignmentError,
     _marked_functions,
     stub_source,
@@ -183,11 +187,22 @@ def test_a_student_lesson_says_in_its_first_cell_which_library_function_to_write
     student, _ = editions
     proc = _first_cell(student, "02_autoencoder.ipynb", minivae_from=student)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().split("\n") == [
+    lines = proc.stdout.strip().split("\n")
+    assert lines[:2] == [
         "Linear.backward in minivae/nn.py is not written yet (lesson 1, exercise 3): the cells "
         "of this lesson that use it will stop until it is.",
         "Adam.update in minivae/optim.py is not written yet (lesson 1, exercise 3): the cells "
         "of this lesson that use it will stop until it is.",
+    ]
+    nb = nbformat.read(student / "lessons" / "02_autoencoder.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if c.cell_type == "code")
+    declared = re.findall(r'"([\w.]+)"', setup[setup.index("library_written(") :].split(")")[0])
+    assert "bernoulli_nll" in declared  # lesson 2 asks for it itself (exercise 5)
+    assert lines == [
+        f"{name} in {LIBRARY_EXERCISES[name][0]} is not written yet (lesson "
+        f"{LIBRARY_EXERCISES[name][1]}, exercise {LIBRARY_EXERCISES[name][2]}): the cells of "
+        "this lesson that use it will stop until it is."
+        for name in declared
     ]
 
 
@@ -207,46 +222,88 @@ def test_every_library_exercise_is_asked_for_by_its_lesson():
         assert headings and name in headings[0], f"{path.name} exercise {exercise} asks for {name}"
 
 
-@pytest.mark.slow
-def test_student_library_is_importable_and_its_stubs_raise(editions):
-    student, _ = editions
-    for path in (student / "minivae").glob("*.py"):
-        lines = [line.strip() for line in path.read_text().split("\n")]
-        assert BEGIN_SOLUTION not in lines, f"{path.name} still holds a solution"
-    script = """
+STUB_CALLS = """
 import numpy as np, minivae as mv
+from minivae import checks
 assert mv.__file__.startswith(FOLDER), mv.__file__
 assert "dL/dW" in mv.nn.Linear.backward.__doc__  # docstrings are kept
-layer = mv.nn.Linear(3, 2, seed=0)
-layer(np.ones((4, 3), dtype="float32"))
-p = mv.nn.Parameter(np.ones(3))
-sampler = mv.sampling.GaussianSampler(seed=0)
-sampler(np.zeros((2, 2)), np.zeros((2, 2)))
-for name, call in [
-    ("Linear.backward", lambda: layer.backward(np.ones((4, 2), dtype="float32"))),
-    ("kl_standard_normal", lambda: mv.losses.kl_standard_normal(np.zeros((2, 2)), np.ones((2, 2)))),
-    ("GaussianSampler.backward", lambda: sampler.backward(np.ones((2, 2)))),
-    ("Adam.step", mv.Adam([p], lr=0.1).step),
-]:
+ones = np.ones((1, 2))
+vae = mv.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
+vae._cache = (ones, np.ones((1, 1)), np.ones((1, 1)))  # what VAE.loss would have left
+prior = mv.diffusion.LatentDiffusion(2, hidden=[2], steps=10, time_dim=2, dtype="float64")
+prior.net(np.ones((1, 4)))
+prior._cache = ones  # what the loss would have left
+special = {"VAE.backward": vae.backward, "LatentDiffusion.backward": prior.backward}
+for name in checks.LIBRARY_EXERCISES:
     try:
-        call()
+        special[name]() if name in special else checks._probe(name)
     except NotImplementedError as err:
         print("stub", name, "|", err)
     else:
         raise SystemExit(name + " is not a stub")
 """
+
+
+@pytest.mark.slow
+def test_student_library_is_importable_and_its_stubs_raise(editions):
+    """Every library exercise is a stub in the student edition (each one, called alone, raises
+    NotImplementedError), and each stub names the lesson and exercise that ask for it."""
+    student, _ = editions
+    for path in (student / "minivae").glob("*.py"):
+        lines = [line.strip() for line in path.read_text().split("\n")]
+        assert BEGIN_SOLUTION not in lines, f"{path.name} still holds a solution"
     proc = subprocess.run(
-        [sys.executable, "-c", f"FOLDER = {str(student)!r}\n{script}"],
+        [sys.executable, "-c", f"FOLDER = {str(student)!r}\n{STUB_CALLS}"],
         capture_output=True,
         text=True,
         cwd=student,
-        env=dict(os.environ, PYTHONPATH=str(student)),
+        env=dict(os.environ, PYTHONPATH=str(student), MPLBACKEND="Agg"),
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("stub ") == 4
-    for name, (_, lesson, exercise) in LIBRARY_EXERCISES.items():  # each names its exercise
-        assert f"| {name} is yours to write: lesson {lesson}, exercise {exercise}." in proc.stdout
+    assert proc.stdout.count("stub ") == len(LIBRARY_EXERCISES)
     assert "| Linear.backward is yours to write: lesson 1, exercise 3." in proc.stdout
+    for name, (_, lesson, exercise) in LIBRARY_EXERCISES.items():  # each names its exercise
+        assert f"stub {name} | {name} is yours to write: lesson {lesson}, exercise {exercise}." in (
+            proc.stdout
+        )
+
+
+def test_every_exercise_says_which_library_functions_answer_it():
+    """The table of answers covers every exercise of every lesson, and every library function
+    that answers one is a library exercise (stubbed in a student edition)."""
+    exercises = set()
+    for path in sorted((ROOT / "lessons").glob("*.ipynb")):
+        lesson = int(path.name[:2])
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for number in re.findall(r"^### Exercise (\d+) ", cell.source, re.MULTILINE):
+                    exercises.add((lesson, int(number)))
+    assert set(ANSWERS) == exercises
+    named = set()
+    for key, value in ANSWERS.items():
+        if isinstance(value, str):
+            assert value.startswith("no library function computes it"), key
+        else:
+            assert value and set(value) <= set(LIBRARY_EXERCISES), key
+            named |= set(value)
+    assert named == set(LIBRARY_EXERCISES)
+    for name, (_, lesson, exercise) in LIBRARY_EXERCISES.items():  # its own exercise lists it
+        assert name in ANSWERS[(lesson, exercise)], name
+
+
+def test_every_stubbed_library_function_has_a_task_for_its_docstring():
+    from minivae.course.edition import _task_docstrings
+
+    source = 'def halve(x):\n    """x / 2"""\n    ### BEGIN SOLUTION\n    return x / 2\n'
+    with pytest.raises(AssignmentError) as caught:
+        _task_docstrings(source + "    ### END SOLUTION\n", ["halve"])
+    assert str(caught.value) == "halve holds a solution but edition.TASKS has no task for it"
+    marked = []
+    for path in sorted((ROOT / "minivae").glob("*.py")):
+        marked += _marked_functions(path.read_text())
+    assert sorted(marked) == sorted(TASKS)
+    for name, (_, lesson, _) in LIBRARY_EXERCISES.items():
+        assert f"Lesson {lesson}" in TASKS[name], name
 
 
 @pytest.mark.slow
@@ -266,13 +323,28 @@ def test_the_student_edition_stands_alone_without_answers_or_grader(editions):
     for path in (student / "minivae").rglob("*.py"):
         text = path.read_text()
         assert "kingma & ba (2015), algorithm 1" not in text.lower(), path
-    answers = {  # the derivations the instructor's docstrings hold, one per stubbed function
-        "nn.py": "xᵀ·dout",
-        "sampling.py": "dz · ε · ½σ",
-        "losses.py": "½ (σ² − 1)",
-    }
-    for name, formula in answers.items():
-        assert formula in (ROOT / "minivae" / name).read_text()
+    answers = [  # derivations the instructor's docstrings hold, and lines of the answers
+        ("nn.py", "xᵀ·dout"),
+        ("sampling.py", "dz · ε · ½σ"),
+        ("losses.py", "½ (σ² − 1)"),
+        ("losses.py", "= σ(l) − x"),
+        ("losses.py", "2λ(x̂ − x)"),
+        ("losses.py", "p_k − [k = y]"),
+        ("losses.py", "xp.log1p(xp.exp(-xp.abs(logits)))"),
+        ("models.py", "two paths reach μ"),
+        ("models.py", "self.sampler.backward(dz)"),
+        ("models.py", "== xp.astype(labels, xp.int64)"),
+        ("evaluate.py", "½(σ_j² + μ_j² − log σ_j² − 1)"),
+        ("evaluate.py", "xp.var(mu, axis=0)"),
+        ("evaluate.py", "log_qz = "),
+        ("plots.py", "(1 - t)[:, None] * mu[0]"),
+        ("metrics.py", "- 2.0 * (a @ b.T)"),
+        ("diffusion.py", "2·(ε̂ − ε)/B"),
+        ("diffusion.py", "2.0 * diff / diff.shape[0]"),
+        ("diffusion.py", "beta / math.sqrt(1.0 - alpha_bar) * eps_hat"),
+    ]
+    for name, formula in answers:
+        assert formula in (ROOT / "minivae" / name).read_text(), (name, formula)
         assert formula not in (student / "minivae" / name).read_text(), f"{name} gives it away"
     assert "Lesson 1, exercise 3 asks for it" in (student / "minivae" / "nn.py").read_text()
 
@@ -430,11 +502,12 @@ def test_grade_a_class_with_a_table_and_feedback_files(editions, tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(table.open()))
     assert [r["student"] for r in rows] == ["ada", "bob"]
-    assert rows[0]["total"] == rows[0]["possible"] == "10" and rows[1]["total"] == "0"
+    points = str(sum(p for p, _, _ in LIBRARY_CHECKS.values()))
+    assert rows[0]["total"] == rows[0]["possible"] == points and rows[1]["total"] == "0"
     assert rows[1]["library linear_backward"] == "0"
     bob = (feedback / "bob.md").read_text()
-    assert "Total: 0 / 10" in bob and "lesson 1, exercise 3" in bob
-    assert "Total: 10 / 10" in (feedback / "ada.md").read_text()
+    assert f"Total: 0 / {points}" in bob and "lesson 1, exercise 3" in bob
+    assert f"Total: {points} / {points}" in (feedback / "ada.md").read_text()
 
 
 PLANTED = '''
@@ -565,3 +638,179 @@ def test_grade_refuses_a_rebound_gradient_and_a_nan_adam(editions, tmp_path):
     assert "t − 1" in adam["detail"], "the hint names the off-by-one step"
     others = [s for name, s in scores.items() if name not in (linear["name"], adam["name"])]
     assert others and all(s["earned"] == s["possible"] for s in others)
+
+
+# -- the library checks against the wrong answers students write ----------------------------------
+def _softplus_naive(mv):
+    def bernoulli_log_prob(logits, x):  # log(1 + eˡ) written as it reads: overflows at l = 1e4
+        with np.errstate(all="ignore"):
+            return np.sum(x * logits - np.log(1.0 + np.exp(logits)), axis=1)
+
+    return mv.losses, "bernoulli_log_prob", bernoulli_log_prob
+
+
+def _nll_summed(mv):
+    right = mv.losses.bernoulli_nll
+
+    def bernoulli_nll(logits, x):
+        value, grad = right(logits, x)
+        return value * logits.shape[0], grad
+
+    return mv.losses, "bernoulli_nll", bernoulli_nll
+
+
+def _gaussian_no_constant(mv):
+    def gaussian_nll(x_mean, x, lam=0.5):
+        B = x.shape[0]
+        return lam * np.sum((x_mean - x) ** 2) / B, 2 * lam * (x_mean - x) / B
+
+    return mv.losses, "gaussian_nll", gaussian_nll
+
+
+def _softmax_no_shift(mv):
+    def softmax_cross_entropy(logits, labels):
+        B = logits.shape[0]
+        with np.errstate(all="ignore"):
+            p = np.exp(logits) / np.sum(np.exp(logits), axis=1, keepdims=True)
+            onehot = np.eye(logits.shape[1])[labels]
+            return -np.sum(onehot * np.log(p)) / B, (p - onehot) / B
+
+    return mv.losses, "softmax_cross_entropy", softmax_cross_entropy
+
+
+def _accuracy_count(mv):
+    def accuracy(self, x, labels):  # the number right, not the fraction
+        return float(np.sum(np.argmax(self.forward(x), axis=1) == labels))
+
+    return mv.models.Classifier, "accuracy", accuracy
+
+
+def _kl_element_no_half(mv):
+    def kl_per_element(mu, logvar):
+        return np.exp(logvar) + mu * mu - logvar - 1.0
+
+    return mv.losses, "kl_per_element", kl_per_element
+
+
+def _loss_without_beta(mv):
+    right = mv.models.VAE.loss
+
+    def loss(self, x, eps=None, check=True):
+        terms = right(self, x, eps=eps, check=check)
+        return type(terms)(total=terms.recon + terms.kl, recon=terms.recon, kl=terms.kl)
+
+    return mv.models.VAE, "loss", loss
+
+
+def _backward_one_path(mv):
+    def backward(self, input_grad=False):  # the KL's gradients never reach μ and log σ²
+        dout, _, _ = self._cache
+        dmu, dlogvar = self.sampler.backward(self.decoder.backward(dout))
+        dh = self.mu_head.backward(dmu) + self.logvar_head.backward(
+            self.logvar_clamp.backward(dlogvar)
+        )
+        return self.encoder.backward(dh, input_grad=input_grad)
+
+    return mv.models.VAE, "backward", backward
+
+
+def _log_weights_no_2pi(mv):
+    right = mv.evaluate.log_weights
+
+    def log_weights(model, xb, mu, logvar, eps):  # log 2π dropped from log p(z) only
+        return right(model, xb, mu, logvar, eps) + 0.5 * eps.shape[2] * np.log(2 * np.pi)
+
+    return mv.evaluate, "log_weights", log_weights
+
+
+def _activity_as_std(mv):
+    right = mv.evaluate.latent_activity
+
+    def latent_activity(model, x, batch_size=1000):
+        return np.sqrt(right(model, x, batch_size))
+
+    return mv.evaluate, "latent_activity", latent_activity
+
+
+def _interpolation_without_end(mv):
+    decode, image_grid = mv.plots._decode, mv.plots.image_grid
+
+    def interpolation(model, x_a, x_b, n_steps=10, image_shape=(28, 28)):
+        mu = mv.plots._means(model, np.stack([np.ravel(x_a), np.ravel(x_b)]))
+        t = np.arange(n_steps)[:, None] / n_steps  # stops short of μ_b
+        return image_grid(decode(model, (1 - t) * mu[0] + t * mu[1]), image_shape=image_shape)
+
+    return mv.plots, "interpolation", interpolation
+
+
+def _distances_transposed(mv):
+    def squared_distances(a, b):
+        return (np.sum(a * a, axis=1)[None, :] + np.sum(b * b, axis=1)[:, None] - 2 * b @ a.T).T
+
+    return mv.metrics, "squared_distances", squared_distances
+
+
+def _q_sample_variance(mv):
+    def q_sample(self, z0, t, eps):  # the variance where its square root belongs
+        a = self.coefficient(self.alpha_bar, t, z0)
+        return np.sqrt(a) * z0 + (1.0 - a) * eps
+
+    return mv.diffusion.Schedule, "q_sample", q_sample
+
+
+def _ddpm_step_no_sqrt(mv):
+    right = mv.diffusion.LatentDiffusion.ddpm_step
+
+    def ddpm_step(self, z_t, t, eps_hat, noise):
+        return right(self, z_t, t, eps_hat, 0.0 * noise) + noise * float(self.schedule.beta[t])
+
+    return mv.diffusion.LatentDiffusion, "ddpm_step", ddpm_step
+
+
+def _diffusion_backward_half(mv):
+    def backward(self):  # dL/dε̂ without the 2 of the square
+        self.net.backward(self._cache / self._cache.shape[0], input_grad=False)
+
+    return mv.diffusion.LatentDiffusion, "backward", backward
+
+
+@pytest.mark.parametrize(
+    "check, plant, says",
+    [
+        ("reconstruction", _softplus_naive, "NaN or inf"),
+        ("reconstruction", _nll_summed, "summed over the batch"),
+        ("reconstruction", _gaussian_no_constant, "gaussian_nll, value"),
+        ("classifier", _softmax_no_shift, "no overflow"),
+        ("classifier", _accuracy_count, "Classifier.accuracy"),
+        ("kl_standard_normal", _kl_element_no_half, "a factor ½ missing"),
+        ("vae", _loss_without_beta, "total = recon + β·KL"),
+        ("vae", _backward_one_path, "VAE.backward"),
+        ("vae", _log_weights_no_2pi, "log_weights"),
+        ("latents", _activity_as_std, "latent_activity"),
+        ("latents", _interpolation_without_end, "interpolation"),
+        ("distances", _distances_transposed, "squared_distances"),
+        ("diffusion", _q_sample_variance, "Schedule.q_sample"),
+        ("diffusion", _ddpm_step_no_sqrt, "ddpm_step"),
+        ("diffusion", _diffusion_backward_half, "LatentDiffusion.backward"),
+    ],
+)
+def test_a_library_check_fails_a_wrong_answer_and_says_where(check, plant, says, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import minivae as mv
+
+    owner, attribute, wrong = plant(mv)
+    LIBRARY_CHECKS[check][2](mv)  # the right answer passes
+    monkeypatch.setattr(owner, attribute, wrong)
+    with pytest.raises(AssertionError) as caught:
+        LIBRARY_CHECKS[check][2](mv)
+    assert says in str(caught.value), str(caught.value)
+
+
+def test_each_library_exercise_is_graded_by_one_check():
+    from minivae.course.library_checks import CHECKED
+
+    assert set(CHECKED) == set(LIBRARY_CHECKS)
+    names = [name for checked in CHECKED.values() for name in checked]
+    assert sorted(names) == sorted(LIBRARY_EXERCISES), "each exactly once"

@@ -64,6 +64,74 @@ TASKS = {
     the value and its gradients with respect to ``mu`` and ``logvar``. Lesson 6 derives the
     closed form and asks for this function (exercise 4).
     """,
+    "bernoulli_log_prob": """log p(x | z) under a Bernoulli decoder with ``logits`` (B, D):
+    one value per example, shape (B,), summed over pixels. It must stay finite for logits like
+    ±1e4. Lesson 2 explains it (exercise 1) and asks for this function (exercise 5).
+    """,
+    "gaussian_log_prob": """log N(x | x̂, σ²I) with λ = 1/(2σ²), one value per example (shape (B,)),
+    constant included (see gaussian_nll). Lesson 2 asks for it (exercises 4 and 5).""",
+    "bernoulli_nll": """The Bernoulli negative log-likelihood of targets ``x`` ∈ [0, 1]
+    given decoder ``logits``, summed over pixels and averaged over the batch, and its gradient
+    with respect to the logits. Returns ``(value, dlogits)``. Lesson 2 derives both (exercises 1
+    and 2) and asks for this function (exercise 5).
+    """,
+    "gaussian_nll": """The Gaussian negative log-likelihood with a fixed variance, in the lecture's
+    weighted form λ·‖x − x̂‖² plus the constant that makes it −log N(x | x̂, σ²I), λ = 1/(2σ²):
+    summed over features, averaged over the batch. Returns ``(value, dx_mean)``, the value and
+    its gradient with respect to ``x_mean``. Lesson 2 asks for it (exercises 4 and 5).
+    """,
+    "kl_per_element": """The KL of each example and latent dimension, unsummed, shape of ``mu``:
+    the terms kl_standard_normal adds up. Lesson 6 asks for it (exercise 4).""",
+    "softmax_cross_entropy": """Cross-entropy of integer class ``labels`` (B,) under
+    softmax(``logits``) (B, K), averaged over the batch, and its gradient with respect to the
+    logits; no exponential may overflow (logits like 1000). Returns ``(value, dlogits)``.
+    Lesson 4 derives it (exercise 2) and asks for this function (exercise 5).
+    """,
+    "Classifier.accuracy": """The fraction of examples whose predicted class is the label (a
+        Python float). Lesson 4 asks for it (exercises 1 and 5).""",
+    "VAE.loss": """total = recon + β·KL for a batch, from the encoder, the sampler, the decoder's
+        likelihood (``self._reconstruction``) and ``self.regularizer``; keep in ``self._cache``
+        what backward needs. ``eps`` (batch, latent_dim) fixes the noise. Returns
+        ``LossTerms(total=..., recon=..., kl=...)``. Lesson 7 asks for it (exercises 1 and 5).
+        """,
+    "VAE.backward": """Fill p.grad of every parameter from the last ``loss``: send the gradient back
+        through the decoder, the sampler, the clamp, both heads and the encoder, adding the KL's
+        gradients (weighed by β) where μ and log σ² reach the loss a second time. Returns dL/dx
+        if ``input_grad``. Lesson 7 asks for it (exercises 3 and 5).
+        """,
+    "log_weights": """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ·ε, shape (examples,
+    samples). ``xb`` (m, D), ``mu`` and ``logvar`` (m, L) and ``eps`` (m, s, L): s samples per
+    example, decoded as one batch of m·s codes with ``model.log_px``. Lesson 7 asks for it
+    (exercises 4 and 5).
+    """,
+    "kl_per_dimension": """The KL of each latent dimension, averaged over ``x``: a NumPy array
+    (latent_dim,), nats; the entries sum to ``elbo(model, x)["kl"]``. Lesson 8 asks for it
+    (exercises 1 and 5).
+    """,
+    "latent_activity": """The activity A_j = Var_x(E_q[z_j | x]) of each latent dimension, a NumPy
+    array (latent_dim,), from the posterior means ``mu`` (dividing by the number of examples).
+    Lesson 8 asks for it (exercises 2 and 5).
+    """,
+    "interpolation": """A walk from input ``x_a`` to input ``x_b`` through the latent space: the
+    decoder means at ``n_steps`` evenly spaced codes from μ_a to μ_b, with the inputs at both
+    ends. Lesson 8 asks for the codes (exercises 3 and 5).
+    """,
+    "squared_distances": """‖a_i − b_j‖² for all pairs of rows, shape (m, n), without a Python loop
+    and never below 0. Lesson 9 asks for it (exercises 3 and 4).""",
+    "Schedule.q_mean_var": """The mean and variance of q(z_t | z_0) for codes ``z0`` (B, d) and
+        steps ``t`` (B,): ``(mean, variance)``, shapes (B, d) and (B, 1). Lesson 10 asks for it
+        (exercises 1 and 4).
+        """,
+    "Schedule.q_sample": """A draw z_t from q(z_t | z_0), made from the noise ``eps`` (B, d).
+        Lesson 10 asks for it (exercises 1 and 4).""",
+    "LatentDiffusion.backward": """Fill p.grad of every weight from the last loss: the gradient of
+        the loss with respect to ε̂, then ``self.net.backward`` of it. Lesson 10 asks for it
+        (exercises 3 and 4).
+        """,
+    "LatentDiffusion.ddpm_step": """One step of ancestral sampling (Ho et al., 2020, Algorithm 2),
+        from t to t − 1, with the predicted noise ``eps_hat`` and the fresh noise ``noise``;
+        ``t`` is one step for the whole batch. Lesson 10 asks for it (exercises 2 and 4).
+        """,
 }
 DEFAULT_LESSONS = PACKAGE_DIR.parent / "lessons"
 
@@ -198,13 +266,17 @@ def _library_files(package: Path):
             yield path
 
 
-def _task_docstrings(text: str) -> str:
-    """``text`` (a library file) with the docstring of each function in :data:`TASKS` replaced by
-    its task: a student edition says what to write, not the answer."""
+def _task_docstrings(text: str, marked) -> str:
+    """``text`` (a library file) with the docstring of each function of ``marked`` (the functions
+    stubbed in this file) replaced by its task in :data:`TASKS`: a student edition says what to
+    write, not the answer. Every stubbed function has a task."""
     tree = ast.parse(text)
     lines = text.split("\n")
     spans = []
-    for name, task in TASKS.items():
+    for name in marked:
+        task = TASKS.get(name)
+        if task is None:
+            raise AssignmentError(f"{name} holds a solution but edition.TASKS has no task for it")
         node, found = tree, True
         for part in name.split("."):
             node = next(
@@ -345,10 +417,10 @@ def assign(
             text = path.read_text(encoding="utf-8")
             if BEGIN_SOLUTION in text or BEGIN_HIDDEN in text:
                 stubbed_text = stub_source(text, f"minivae/{rel}", with_solutions)
-                if not with_solutions:
-                    stubbed_text = _task_docstrings(stubbed_text)
-                library[rel] = stubbed_text
                 functions = _marked_functions(text)
+                if not with_solutions:
+                    stubbed_text = _task_docstrings(stubbed_text, functions)
+                library[rel] = stubbed_text
                 stubbed += [f"minivae/{rel}: {f}" for f in functions]
                 asked += [_asked(f"minivae/{rel}", f) for f in functions]
                 continue
