@@ -422,7 +422,7 @@ def assign(
                     stubbed_text = _task_docstrings(stubbed_text, functions)
                 library[rel] = stubbed_text
                 stubbed += [f"minivae/{rel}: {f}" for f in functions]
-                asked += [_asked(f"minivae/{rel}", f) for f in functions]
+                asked += [(f, _asked(f"minivae/{rel}", f)) for f in functions]
                 continue
         library[rel] = path
 
@@ -441,7 +441,9 @@ def assign(
             target.write_text(content, encoding="utf-8")
     todo = ""
     if stubbed and not with_solutions:
-        todo = LIBRARY_TODO.format(items="\n".join(asked))
+        order = list(LIBRARY_EXERCISES)  # lesson by lesson, as a student meets them
+        asked.sort(key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+        todo = LIBRARY_TODO.format(items="\n".join(line for _, line in asked))
     (out / "README.md").write_text(README.format(name=out.name, library=todo), encoding="utf-8")
     requirements = "\n".join(student_requirements())
     (out / "requirements.txt").write_text(
