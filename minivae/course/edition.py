@@ -96,7 +96,7 @@ TASKS = {
         """,
     "VAE.backward": """Fill p.grad of every parameter from the last ``loss``: send the gradient back
         through the decoder, the sampler, the clamp, both heads and the encoder, adding the KL's
-        gradients (weighed by β) where μ and log σ² reach the loss a second time. Returns dL/dx
+        gradients (weighted by β) where μ and log σ² reach the loss a second time. Returns dL/dx
         if ``input_grad``. Lesson 7 asks for it (exercises 3 and 5).
         """,
     "log_weights": """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ·ε, shape (examples,
