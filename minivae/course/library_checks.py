@@ -226,8 +226,8 @@ def _check_adam_step(mv) -> str:
 
 
 def _hint(got, expected, batch: int | None = None) -> str:
-    """ " Likely mistake: …" when ``got`` is ``expected`` spoiled in a way students write (a factor
-    2 or ½, a flipped sign, the batch's sum for its mean or the reverse), else ""."""
+    """A hint, "Likely mistake: …", when ``got`` is ``expected`` spoiled in a way students write
+    (a factor 2 or ½, a flipped sign, the batch's sum for its mean or the reverse); else ""."""
     import numpy as np
 
     got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
