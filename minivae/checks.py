@@ -116,9 +116,10 @@ def _probe(name: str) -> None:
     """Call the library function ``name`` once on tiny float64 inputs (NumPy)."""
     from . import diffusion, evaluate, losses, metrics, models, nn, optim, plots, sampling
 
-    ones = np.ones((1, 2))
     if name not in LIBRARY_EXERCISES:
         raise ValueError(f"no library exercise is called {name!r}: use one of {LIBRARY_NAMES}")
+    ones, half = np.ones((1, 2)), np.full((1, 2), 0.5)
+    vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
     if name == "Linear.backward":
         layer = nn.Linear(2, 2, seed=0, dtype="float64")
         layer(ones)
@@ -135,20 +136,14 @@ def _probe(name: str) -> None:
         clf = models.Classifier(nn.Linear(2, 2, seed=0, dtype="float64"), 2, 2)
         clf.accuracy(ones, np.zeros(1, dtype=np.int64))
     elif name in ("VAE.loss", "VAE.backward"):
-        vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
-        vae.loss(ones * 0.5, eps=np.zeros((1, 1)))
+        vae.loss(half, eps=np.zeros((1, 1)))
         vae.backward()
     elif name == "log_weights":
-        vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
-        evaluate.log_weights(
-            vae, ones * 0.5, np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1, 1))
-        )
-    elif name in ("kl_per_dimension", "latent_activity", "interpolation"):
-        vae = models.VAE(2, hidden=[], latent_dim=1, seed=0, dtype="float64")
-        if name == "interpolation":
-            plots.interpolation(vae, ones * 0.5, ones * 0.5, n_steps=2, image_shape=(1, 2))
-        else:
-            getattr(evaluate, name)(vae, ones * 0.5)
+        evaluate.log_weights(vae, half, np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1, 1)))
+    elif name == "interpolation":
+        plots.interpolation(vae, half, half, n_steps=2, image_shape=(1, 2))
+    elif name in ("kl_per_dimension", "latent_activity"):
+        getattr(evaluate, name)(vae, half)
     elif name == "squared_distances":
         metrics.squared_distances(ones, ones)
     elif name.startswith("Schedule."):
@@ -157,13 +152,13 @@ def _probe(name: str) -> None:
             schedule.q_sample(ones, t, ones)
         else:
             schedule.q_mean_var(ones, t)
-    elif name == "LatentDiffusion.backward":
+    elif name.startswith("LatentDiffusion."):
         prior = diffusion.LatentDiffusion(2, hidden=[2], steps=10, time_dim=2, dtype="float64")
-        prior.loss(ones, t=np.ones(1, dtype=np.int64), eps=ones)
-        prior.backward()
-    elif name == "LatentDiffusion.ddpm_step":
-        prior = diffusion.LatentDiffusion(2, hidden=[2], steps=10, time_dim=2, dtype="float64")
-        prior.ddpm_step(ones, 2, ones, ones)
+        if name == "LatentDiffusion.backward":
+            prior.loss(ones, t=np.ones(1, dtype=np.int64), eps=ones)
+            prior.backward()
+        else:
+            prior.ddpm_step(ones, 2, ones, ones)
     else:  # the losses: each takes two arrays
         getattr(losses, name)(ones, np.zeros(1, dtype=np.int64) if "softmax" in name else ones)
 

@@ -383,16 +383,12 @@ def _check_vae(mv) -> str:
     _agree("VAE.loss, kl", terms.kl, kl, batch=x.shape[0])
     _agree("VAE.loss, total = recon + β·KL (here β = 2)", terms.total, recon + 2.0 * kl)
     model.backward()
-    got = {p.name: _host(p.grad).copy() for p in params}
-    errors = {}
-    for p in params:
-        data = p.data
 
-        def total():
-            r, k = reference()
-            return r + 2.0 * k
+    def total():
+        recon, kl = reference()
+        return recon + 2.0 * kl
 
-        errors[p.name] = _rel(got[p.name], _numgrad(total, data))
+    errors = {p.name: _rel(_host(p.grad).copy(), _numgrad(total, p.data)) for p in params}
     _gradient_verdict("VAE.backward (every parameter, β = 2)", errors)
 
     m, s, L = 2, 3, 3
@@ -417,8 +413,8 @@ def _check_vae(mv) -> str:
 def _check_latents(mv) -> str:
     import numpy as np
 
-    model, x, _ = _tiny_vae(mv)
-    x = np.random.default_rng(9).uniform(size=(7, 6))
+    model, _, _ = _tiny_vae(mv)
+    x = np.random.default_rng(9).uniform(size=(7, 6))  # more examples than the batch of 3
     mu, logvar = (np.asarray(a, dtype=np.float64) for a in model.encode(x))
     kl = np.mean(0.5 * (np.exp(logvar) + mu**2 - logvar - 1.0), axis=0)
     _agree("kl_per_dimension", mv.evaluate.kl_per_dimension(model, x, batch_size=3), kl)
@@ -497,14 +493,13 @@ def _check_diffusion(mv) -> str:
     prior.zero_grad()
     prior.loss(z0, t=t0, eps=n0)
     prior.backward()
-    errors = {}
-    for p in prior.parameters():
-        got = _host(p.grad).copy()
 
-        def loss():
-            return float(prior.loss(z0, t=t0, eps=n0).total)
+    def loss():
+        return float(prior.loss(z0, t=t0, eps=n0).total)
 
-        errors[p.name] = _rel(got, _numgrad(loss, p.data))
+    errors = {
+        p.name: _rel(_host(p.grad).copy(), _numgrad(loss, p.data)) for p in prior.parameters()
+    }
     return _gradient_verdict("LatentDiffusion.backward (every weight)", errors)
 
 
